@@ -1,0 +1,32 @@
+# Two set-up commands: `make demo` (the offline demo) and `make test` (lint + the test suite).
+# Each creates .venv on first use and installs the project into it (CPU PyTorch, pinned).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-slow lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/rnnzoo demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check rnnzoo tests benchmarks
+
+test: lint
+	$(BIN)/pytest -q
+
+# End-to-end trainings and the full real datasets (minutes): run before calling an issue done.
+test-slow: $(BIN)/.installed
+	$(BIN)/pytest -q -m slow
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

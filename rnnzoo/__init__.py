@@ -1,0 +1,3 @@
+"""rnnzoo: the seven classic Keras recurrent-network examples, ported to PyTorch."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,276 @@
+"""The `rnnzoo` command line: list, summary, train, evaluate, predict, bench, data, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rnnzoo.data.cache import DataError
+from rnnzoo.errors import UsageError
+from rnnzoo.examples import EXAMPLES, get_example
+from rnnzoo.examples.base import Example, add_config_arguments, config_overrides
+
+EPILOG = """examples:
+  rnnzoo demo                                   # offline: train a memory network on generated stories
+  rnnzoo summary babi_memnn                     # layer table with output shapes
+  rnnzoo train babi_memnn --epochs 120          # faithful defaults; Ctrl-C saves, --resume continues
+  rnnzoo evaluate runs/babi_memnn/<id>          # test accuracy of the best (validation) checkpoint
+  rnnzoo predict babi_memnn --story "Mary moved to the bathroom." --question "Where is Mary?"
+  torchrun --nproc-per-node 2 -m rnnzoo train babi_rnn    # data-parallel training
+"""
+
+
+def _example_subcommands(sub: argparse._SubParsersAction, command: str, help_text: str, usage_example: str,
+                         add_options) -> None:
+    """`rnnzoo COMMAND EXAMPLE [options]`, with each example's own settings in its --help."""
+    parser = sub.add_parser(command, help=help_text, description=help_text,
+                            epilog=f"example:\n  {usage_example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    per_example = parser.add_subparsers(dest="example", metavar="EXAMPLE", required=True,
+                                        help=", ".join(EXAMPLES))
+    for name, example in EXAMPLES.items():
+        p = per_example.add_parser(name, help=example.title, description=f"{command} {name}: {example.title}")
+        p.add_argument("--preset", default="faithful", choices=list(example.presets),
+                       help="named settings: faithful (the original's, default), small/tiny for quick runs")
+        add_options(p)
+        add_config_arguments(p, example)
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed for initialization, shuffling, the validation split")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
+    p.add_argument("--run-dir", type=Path, help="folder for this run (default runs/<example>/<time>-s<seed>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
+
+
+def _bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batches", type=int, default=30, help="timed training steps (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnzoo", description="The seven classic Keras recurrent-network examples, in PyTorch.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", help="the examples and their datasets")
+    _example_subcommands(sub, "summary", "print a Keras-style table of layers, output shapes and parameters",
+                         "rnnzoo summary babi_rnn", lambda p: None)
+    _example_subcommands(sub, "train", "train an example (faithful defaults; override any setting)",
+                         "rnnzoo train babi_memnn --epochs 40 --attention memory", _train_options)
+    _example_subcommands(sub, "bench", "training throughput on synthetic inputs (samples/s, FLOPs/sample)",
+                         "rnnzoo bench babi_memnn --json", _bench_options)
+
+    p = sub.add_parser("evaluate", help="loss and accuracy of a trained run on its test (or validation) split",
+                       epilog="example:\n  rnnzoo evaluate runs/babi_memnn/20261127-101500-s0",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("predict", help="answer new inputs with a trained run",
+                       epilog="examples:\n  " + "\n  ".join(
+                           f"rnnzoo predict {e.name} {e.predict_options}" for e in EXAMPLES.values()
+                           if e.predict_options), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    g = p.add_argument_group("bAbI (babi_memnn, babi_rnn)")
+    g.add_argument("--story", help="the story, sentences ending with '.'")
+    g.add_argument("--question", help="the question, e.g. 'Where is Mary?'")
+    g = p.add_argument_group("IMDB (imdb_*)")
+    g.add_argument("--text", action="append", help="a review (may be repeated)")
+    g.add_argument("--file", type=Path, help="reviews: a text file with one per line, or a CSV with --column")
+    g.add_argument("--column", help="the CSV column that holds the review text")
+    g = p.add_argument_group("MNIST (mnist_hierarchical_rnn)")
+    g.add_argument("--image", nargs="+", type=Path, help="image file(s) of a digit, any size or format")
+    g.add_argument("--show", type=Path, help="write the 28x28 input(s) as the model saw them to this PNG")
+    g = p.add_argument_group("moving squares (conv_lstm)")
+    g.add_argument("--which", type=int, help="index of the generated movie to continue")
+    g.add_argument("--frames", type=int, default=7, help="frames fed to the model (default 7)")
+    g.add_argument("--ahead", type=int, default=8, help="frames predicted one at a time (default 8)")
+    g.add_argument("--out", type=Path, help="folder for the pictures (default: the run folder)")
+    p.add_argument("--json", action="store_true", help="machine-readable output where supported")
+
+    p = sub.add_parser("data", help="the datasets: list, fetch, verify, add",
+                       epilog="examples:\n  rnnzoo data list\n  rnnzoo data fetch babi\n"
+                              "  rnnzoo data add babi ~/Downloads/tasks_1-20_v1-2.tar.gz\n"
+                              "  RNNZOO_MIRROR=/path/to/folder rnnzoo data fetch babi   # offline mirror",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    dsub.add_parser("list", help="each dataset's files: missing, present or corrupt, and where")
+    for action, text in (("fetch", "download what is missing or corrupt (mirrors first)"),
+                         ("verify", "check the cached files against their checksums")):
+        dsub.add_parser(action, help=text).add_argument("dataset", metavar="DATASET")
+    q = dsub.add_parser("add", help="import a file you already have (verified, then copied into the cache)")
+    q.add_argument("dataset", metavar="DATASET")
+    q.add_argument("path", type=Path)
+
+    p = sub.add_parser("demo", help="offline demo: a memory network learns generated bAbI-style stories")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, help="override the demo's epochs")
+    return parser
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    for name, example in EXAMPLES.items():
+        cfg = example.config()
+        print(f"{name:<26} {example.title}  [epochs {cfg.epochs}, batch {cfg.batch_size}, {cfg.optimizer}]")
+
+
+def _config(example: Example, args: argparse.Namespace):
+    return example.config(args.preset, **config_overrides(args))
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    import torch
+
+    from rnnzoo.summary import summary_table
+
+    example = get_example(args.example)
+    cfg = _config(example, args)
+    meta = example.shape_meta(cfg)
+    torch.manual_seed(0)
+    model = example.build_model(cfg, meta)
+    inputs, _ = example.synthetic_batch(cfg, meta, 2, torch.Generator().manual_seed(0))
+    print(f"{example.name}: {example.title}")
+    print(summary_table(model, inputs, example.summary_dynamic_axes))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from rnnzoo.training import find_run, load_checkpoint, train
+
+    example = get_example(args.example)
+    resume = None
+    if args.resume:
+        resume = find_run(args.resume)
+        state = load_checkpoint(resume / "checkpoints" / "last.pt")
+        overrides = config_overrides(args)
+        if set(overrides) - {"epochs"}:
+            raise UsageError("--resume continues a run with its own settings; only --epochs may change")
+        cfg = example.config_from_dict({**state["config"], **overrides})
+    else:
+        cfg = _config(example, args)
+    train(example, cfg, seed=args.seed, device=args.device, run_dir=args.run_dir, resume=resume,
+          progress=not args.quiet, test=not args.no_test, command=shlex.join(["rnnzoo", *sys.argv[1:]]))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from rnnzoo.training import evaluate, load_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = load_run(args.run, args.checkpoint, device)
+    torch.manual_seed(run.checkpoint["seed"])
+    data = run.example.load_data(run.config, run.checkpoint["seed"])
+    split = data.test if args.split == "test" else data.val
+    result = evaluate(run.model, run.example, split, run.config.batch_size, device)
+    report = {"run": str(run.path), "checkpoint": args.checkpoint, "epoch": run.checkpoint["epoch"],
+              "split": args.split, "examples": len(split), **result}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{run.example.name} {run.path} ({args.checkpoint} checkpoint, epoch {report['epoch']}), "
+              f"{args.split} split of {len(split):,} examples:")
+        print("  " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from rnnzoo.training import load_run
+
+    run = load_run(args.run, args.checkpoint)
+    args.run_dir = run.path
+    run.example.predict(run.model, run.config, run.meta, args, sys.stdout)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    import torch
+
+    from rnnzoo.bench import run_bench
+    from rnnzoo.training import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    example = get_example(args.example)
+    result = run_bench(example, _config(example, args), batches=args.batches, warmup=args.warmup,
+                       device=str(resolve_device(args.device)))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['example']} rnnzoo-torch {result['samples_per_s']} samples/s "
+              f"({result['device']}, {result['threads']} threads, batch {result['batch_size']}, "
+              f"{result['forward_flops_per_sample'] / 1e6:.2f} MFLOP/sample forward)")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from rnnzoo.data import DATASETS, cache
+
+    if args.action == "list":
+        print(f"cache: {cache.cache_home()}")
+        for ds in DATASETS.values():
+            for res in ds.resources:
+                state, path, detail = cache.state(ds, res)
+                print(f"{ds.name:<8} {state:<8} {path}" + (f"  ({detail})" if detail and state != "present" else ""))
+        return
+    if args.dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
+    ds = DATASETS[args.dataset]
+    if args.action == "fetch":
+        for name, path in cache.fetch(ds).items():
+            print(f"ok {name}: {path}")
+    elif args.action == "verify":
+        bad = 0
+        for res in ds.resources:
+            state, path, detail = cache.state(ds, res)
+            print(f"{state:<8} {path}" + (f"  ({detail})" if detail and state != "present" else ""))
+            bad += state != "present"
+        if bad:
+            raise DataError(f"{bad} file(s) of {ds.name} missing or corrupt; run: rnnzoo data fetch {ds.name}")
+    elif args.action == "add":
+        if not args.path.is_file():
+            raise UsageError(f"no file at {args.path}")
+        print(f"added {cache.add(ds, args.path)}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from rnnzoo.demo import run_demo
+
+    run_demo(seed=args.seed, device=args.device, epochs=args.epochs)
+
+
+COMMANDS = {"list": cmd_list, "summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate,
+            "predict": cmd_predict, "bench": cmd_bench, "data": cmd_data, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (UsageError, DataError) as exc:
+        print(f"rnnzoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrnnzoo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

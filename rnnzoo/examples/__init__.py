@@ -1,0 +1,15 @@
+"""The registry of examples: one spec per example (data, model, loss, optimizer, defaults, metric)."""
+
+from __future__ import annotations
+
+from rnnzoo.errors import UsageError
+from rnnzoo.examples.babi import BabiMemnn, BabiRnn
+from rnnzoo.examples.base import Example
+
+EXAMPLES: dict[str, Example] = {e.name: e for e in (BabiMemnn(), BabiRnn())}
+
+
+def get_example(name: str) -> Example:
+    if name not in EXAMPLES:
+        raise UsageError(f"unknown example {name!r}; choose from {', '.join(EXAMPLES)}")
+    return EXAMPLES[name]

@@ -1,0 +1,180 @@
+"""The two bAbI question-answering examples: babi_memnn (QA1) and babi_rnn (QA2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.data import babi
+from rnnzoo.errors import UsageError
+from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
+from rnnzoo.models.babi_rnn import BabiRNN
+from rnnzoo.models.memnn import MemNN
+
+# Sizes of the default data, so `bench` and `summary` need no download (tests check them on the real data).
+KNOWN_SHAPES = {("qa1", "10k"): (21, 68, 4), ("qa2", "10k"): (35, 552, 5)}  # words, story, question
+
+
+@dataclass(frozen=True)
+class BabiData(TrainSettings):
+    task: str = field(default="qa1", metadata={"help": "bAbI task, qa1 to qa20"})
+    size: Literal["1k", "10k"] = field(default="10k", metadata={"help": "1k (en) or 10k (en-10k) training stories"})
+    only_supporting: bool = field(default=False, metadata={"help": "keep only the supporting sentences"})
+    generated_stories: int = field(
+        default=0, metadata={"help": "if > 0, train on this many generated QA1-style stories instead (offline)"})
+
+
+@dataclass(frozen=True)
+class MemnnConfig(BabiData):
+    epochs: int = 120  # the original's
+    optimizer: str = "rmsprop"
+    embedding_dim: int = field(default=64, metadata={"help": "story/question embedding size"})
+    lstm_size: int = field(default=32, metadata={"help": "units of the LSTM that reads the response"})
+    dropout_rate: float = field(default=0.3, metadata={"help": "dropout after each embedding and the LSTM"})
+    attention: Literal["question", "memory"] = field(
+        default="question",
+        metadata={"help": "softmax axis of the match: question words (the original's) or story positions"})
+
+
+@dataclass(frozen=True)
+class BabiRnnConfig(BabiData):
+    task: str = field(default="qa2", metadata={"help": "bAbI task, qa1 to qa20"})
+    epochs: int = 20
+    optimizer: str = "adam"
+    embedding_dim: int = field(default=50, metadata={"help": "word embedding size (= question LSTM size)"})
+    sentence_hidden: int = field(default=50, metadata={"help": "units of the LSTM that reads the story"})
+    dropout_rate: float = field(default=0.3, metadata={"help": "dropout after the embeddings and the LSTM"})
+
+
+class _Babi(Example):
+    """Shared data handling and prediction of the two bAbI examples."""
+
+    predict_options = '--story "Mary moved to the bathroom. John went to the hallway." --question "Where is Mary?"'
+
+    def load_data(self, cfg: Any, seed: int) -> Data:
+        if cfg.generated_stories > 0:
+            rng = np.random.default_rng(seed)
+            lines = babi.generate_qa1_lines(cfg.generated_stories, rng)
+            test_lines = babi.generate_qa1_lines(max(20, cfg.generated_stories // 10), rng)
+            train = babi.get_stories(lines, cfg.only_supporting, source="generated")
+            test = babi.get_stories(test_lines, cfg.only_supporting, source="generated")
+        else:
+            train, test = babi.load_task(cfg.task, cfg.size, cfg.only_supporting)
+        vocab = babi.build_vocab(train, test)  # as the original: train + test words, sorted
+        word_idx = {w: i + 1 for i, w in enumerate(vocab)}
+        story_maxlen = max(len(s) for s, _, _ in train + test)
+        query_maxlen = max(len(q) for _, q, _ in train + test)
+        meta = {"vocab": vocab, "story_maxlen": story_maxlen, "query_maxlen": query_maxlen,
+                "task": "generated" if cfg.generated_stories else f"{cfg.task}-{cfg.size}"}
+
+        def split(data: list[babi.Story]) -> Split:
+            s, q, a = babi.vectorize_stories(data, word_idx, story_maxlen, query_maxlen)
+            return Split((torch.from_numpy(s), torch.from_numpy(q)), torch.from_numpy(a))
+
+        train_split, val_split = carve_validation(split(train), cfg.validation_split, seed)
+        return Data(train_split, val_split, split(test), meta)
+
+    def shape_meta(self, cfg: Any) -> dict[str, Any]:
+        key = (cfg.task, cfg.size)
+        if key in KNOWN_SHAPES and not cfg.generated_stories:
+            words, story_maxlen, query_maxlen = KNOWN_SHAPES[key]
+            return {"vocab": [f"w{i}" for i in range(words)], "story_maxlen": story_maxlen,
+                    "query_maxlen": query_maxlen}
+        return self.load_data(cfg, seed=0).meta
+
+    def synthetic_batch(self, cfg: Any, meta: Mapping[str, Any], batch_size: int, generator: torch.Generator
+                        ) -> tuple[tuple[Tensor, ...], Tensor]:
+        V = len(meta["vocab"]) + 1
+        story = torch.randint(1, V, (batch_size, meta["story_maxlen"]), generator=generator)
+        question = torch.randint(1, V, (batch_size, meta["query_maxlen"]), generator=generator)
+        return (story, question), torch.randint(0, V, (batch_size,), generator=generator)
+
+    # --- prediction ---------------------------------------------------------------------------------
+    def encode(self, meta: Mapping[str, Any], story: str, question: str, warn: TextIO
+               ) -> tuple[Tensor, Tensor, list[str]]:
+        """Index a typed story and question like the training data; returns the story words kept."""
+        if not story.strip() or not question.strip():
+            raise UsageError(f"{self.name} needs both --story and --question, e.g. {self.predict_options}")
+        story_words, question_words = babi.tokenize(story), babi.tokenize(question)
+        word_idx = {w: i + 1 for i, w in enumerate(meta["vocab"])}
+        unknown = sorted({w for w in story_words + question_words if w not in word_idx})
+        if unknown:
+            raise UsageError(f"unknown word(s) {', '.join(unknown)}: this model knows only "
+                             f"{', '.join(meta['vocab'])}")
+        S, Q = meta["story_maxlen"], meta["query_maxlen"]
+        if len(story_words) > S:
+            warn.write(f"warning: the story has {len(story_words)} words, more than the {S} the model was "
+                       f"trained on; keeping the last {S}, as the original does\n")
+            story_words = story_words[-S:]
+        if len(question_words) > Q:
+            warn.write(f"warning: the question has {len(question_words)} words; keeping the last {Q}\n")
+            question_words = question_words[-Q:]
+        s = torch.from_numpy(babi.pad_sequences([[word_idx[w] for w in story_words]], S))
+        q = torch.from_numpy(babi.pad_sequences([[word_idx[w] for w in question_words]], Q))
+        return s, q, story_words
+
+    def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
+                out: TextIO) -> None:
+        import sys
+
+        story, question, words = self.encode(meta, args.story or "", args.question or "", sys.stderr)
+        model.eval()
+        with torch.no_grad():
+            probs = model(story, question).softmax(-1)[0]
+        vocab = ["<pad>", *meta["vocab"]]
+        top = probs.topk(3)
+        out.write(f"answer: {vocab[top.indices[0]]}  (p={top.values[0]:.3f})\n")
+        out.write("top 3:  " + ", ".join(f"{vocab[i]} {p:.3f}" for p, i in zip(top.values, top.indices)) + "\n")
+        if isinstance(model, MemNN):
+            self.show_attention(model, story, question, words, out)
+
+    @staticmethod
+    def show_attention(model: MemNN, story: Tensor, question: Tensor, words: list[str], out: TextIO) -> None:
+        """Per sentence: the softmax of the match scores over the story words (averaged over the question
+        words), summed over the sentence's words."""
+        scores = model.match_scores(story, question)[0]  # (S, Q)
+        n = len(words)
+        q_used = question[0] != 0
+        weights = scores[-n:, q_used].softmax(dim=0).mean(dim=1) if n else scores[:0, 0]  # (n,)
+        out.write("attention over the story sentences:\n")
+        start = 0
+        for end in [i + 1 for i, w in enumerate(words) if w in (".", "?", "!")] + [n]:
+            if end > start:
+                bar = "#" * round(float(weights[start:end].sum()) * 40)
+                out.write(f"  {float(weights[start:end].sum()):.3f} {bar:<40} {' '.join(words[start:end])}\n")
+                start = end
+
+
+class BabiMemnn(_Babi):
+    name = "babi_memnn"
+    title = "memory network, bAbI QA1 10k (single supporting fact)"
+    Config = MemnnConfig
+    presets = {
+        "faithful": {},
+        "small": {"generated_stories": 1000, "epochs": 20},
+        "tiny": {"generated_stories": 30, "epochs": 2, "embedding_dim": 8, "lstm_size": 6, "batch_size": 8},
+    }
+
+    def build_model(self, cfg: MemnnConfig, meta: Mapping[str, Any]) -> nn.Module:
+        return MemNN(len(meta["vocab"]) + 1, meta["story_maxlen"], meta["query_maxlen"], cfg.embedding_dim,
+                     cfg.lstm_size, cfg.dropout_rate, cfg.attention)
+
+
+class BabiRnn(_Babi):
+    name = "babi_rnn"
+    title = "two-branch LSTM, bAbI QA2 10k (two supporting facts)"
+    Config = BabiRnnConfig
+    presets = {
+        "faithful": {},
+        "tiny": {"generated_stories": 30, "epochs": 2, "embedding_dim": 6, "sentence_hidden": 5, "batch_size": 8},
+    }
+
+    def build_model(self, cfg: BabiRnnConfig, meta: Mapping[str, Any]) -> nn.Module:
+        return BabiRNN(len(meta["vocab"]) + 1, cfg.embedding_dim, cfg.sentence_hidden, cfg.embedding_dim,
+                       cfg.dropout_rate)

@@ -1,0 +1,190 @@
+"""What an example is: the one place that ties a dataset to a model, a loss, an optimizer and a metric.
+
+The shared training loop (`rnnzoo.training`) only talks to an `Example`; it never imports a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TextIO
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.errors import UsageError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters every example has; each example's Config extends this and sets its own defaults."""
+
+    epochs: int = field(default=10, metadata={"help": "passes over the training data"})
+    batch_size: int = field(default=32, metadata={"help": "examples per optimizer step (per process)"})
+    optimizer: str = field(
+        default="adam", metadata={"help": "adam | rmsprop | adadelta | sgd, with Keras' defaults"}
+    )
+    lr: float | None = field(default=None, metadata={"help": "learning rate; empty: the optimizer's Keras default"})
+    validation_split: float = field(
+        default=0.05, metadata={"help": "fraction of the training data held out to pick the best epoch"}
+    )
+    clip_norm: float | None = field(
+        default=None, metadata={"help": "clip the gradient norm (RNN gradients can explode); off as in the originals"}
+    )
+
+
+# Keras' defaults, so that a faithful config trains as the original did (PyTorch's differ: RMSprop alpha
+# 0.99 vs Keras rho 0.9, Adadelta rho 0.9 vs 0.95, eps 1e-8/1e-6 vs 1e-7).
+KERAS_OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+    "adam": (torch.optim.Adam, {"lr": 1e-3, "eps": 1e-7}),
+    "rmsprop": (torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}),
+    "adadelta": (torch.optim.Adadelta, {"lr": 1.0, "rho": 0.95, "eps": 1e-7}),
+    "sgd": (torch.optim.SGD, {"lr": 0.01}),
+}
+
+
+@dataclass
+class Split:
+    """One split held in memory as tensors: model inputs and the target, first axis = examples."""
+
+    inputs: tuple[Tensor, ...]
+    target: Tensor
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def take(self, index: Tensor) -> Split:
+        return Split(tuple(t[index] for t in self.inputs), self.target[index])
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split
+    test: Split
+    meta: dict[str, Any]  # JSON-able facts the model and predict need (vocabulary, lengths); saved in checkpoints
+
+
+def carve_validation(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Hold out a random `fraction` of `split` for validation (the originals validated on the test set)."""
+    if not 0 < fraction < 1:
+        raise UsageError(f"validation_split must be between 0 and 1, got {fraction}")
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(len(split) * fraction))
+    return split.take(order[n_val:].sort().values), split.take(order[:n_val].sort().values)
+
+
+class Example(ABC):
+    """A spec: data, model, loss, optimizer, default hyperparameters and metric of one example."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # one line for `rnnzoo list`
+    Config: ClassVar[type[TrainSettings]]
+    # Named presets: overrides of Config's defaults. "faithful" (the original's settings) is the default.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"faithful": {}}
+    metric: ClassVar[str] = "accuracy"  # validation metric that picks the best checkpoint (higher is better)
+    summary_dynamic_axes: ClassVar[tuple[int, ...]] = (0,)  # axes shown as None in `rnnzoo summary`
+
+    # --- configuration -------------------------------------------------------------------------------
+    def config(self, preset: str = "faithful", **overrides: Any) -> Any:
+        if preset not in self.presets:
+            raise UsageError(f"{self.name} has no preset {preset!r}; choose from {', '.join(self.presets)}")
+        values = {**self.presets[preset], **overrides}
+        known = {f.name for f in dataclasses.fields(self.Config)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"{self.name} has no setting {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return self.Config(**values)
+
+    def config_from_dict(self, values: Mapping[str, Any]) -> Any:
+        known = {f.name for f in dataclasses.fields(self.Config)}
+        return self.Config(**{k: v for k, v in values.items() if k in known})
+
+    # --- data and model -----------------------------------------------------------------------------
+    @abstractmethod
+    def load_data(self, cfg: Any, seed: int) -> Data:
+        """Train/validation/test splits (validation carved from train) and the meta the model needs."""
+
+    @abstractmethod
+    def build_model(self, cfg: Any, meta: Mapping[str, Any]) -> nn.Module:
+        """A fresh model that returns logits."""
+
+    @abstractmethod
+    def shape_meta(self, cfg: Any) -> dict[str, Any]:
+        """The meta of the default data, without reading it (for `bench` and `summary` with no data)."""
+
+    @abstractmethod
+    def synthetic_batch(
+        self, cfg: Any, meta: Mapping[str, Any], batch_size: int, generator: torch.Generator
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
+        """Random inputs and targets of the right shapes and ranges."""
+
+    # --- objective ----------------------------------------------------------------------------------
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(output, target)
+
+    def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """Per-batch SUMS (the loop divides by the number of examples)."""
+        return {"accuracy": (output.argmax(-1) == target).sum()}
+
+    def make_optimizer(self, cfg: Any, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        if cfg.optimizer not in KERAS_OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
+        cls, defaults = KERAS_OPTIMIZERS[cfg.optimizer]
+        kwargs = dict(defaults)
+        if cfg.lr is not None:
+            kwargs["lr"] = cfg.lr
+        return cls(params, **kwargs)
+
+    # --- prediction ---------------------------------------------------------------------------------
+    predict_options: ClassVar[str] = ""  # how to call `rnnzoo predict` for this example (shown in errors)
+
+    def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
+                out: TextIO) -> None:
+        raise UsageError(f"{self.name} has no predict command")
+
+
+# --- command-line overrides of a Config ------------------------------------------------------------------
+
+
+def _parser_for(annotation: Any) -> tuple[typing.Callable[[str], Any], list[str] | None]:
+    """A str -> value converter and the choices for one Config field type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        inner, choices = _parser_for(next(a for a in args if a is not type(None)))
+        return (lambda text: None if text.lower() in ("", "none") else inner(text)), choices
+    if origin is typing.Literal:
+        return str, [str(a) for a in args]
+    if annotation is bool:
+        def to_bool(text: str) -> bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+        return to_bool, None
+    return annotation, None
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, example: Example) -> None:
+    """One `--field-name VALUE` option per Config field, typed, with the field's help and default."""
+    group = parser.add_argument_group(f"{example.name} settings (defaults: the faithful preset)")
+    hints = typing.get_type_hints(example.Config)
+    for f in dataclasses.fields(example.Config):
+        convert, choices = _parser_for(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        group.add_argument(
+            "--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=convert, choices=choices,
+            default=None, metavar=f.name.upper() if choices is None else None,
+            help=f"{help_text} (default: {f.default})",
+        )
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}

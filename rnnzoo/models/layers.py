@@ -1,0 +1,77 @@
+"""Small building blocks shared by the models: a Keras-like LSTM, TimeDistributed, Keras initialization.
+
+The seed notes' lesson: "recurrent layers should be as easy to use as dense or convolution layers".
+`LSTM` wraps the fused `nn.LSTM` kernel (oneDNN on CPU, cuDNN on GPU) and returns what Keras' LSTM
+returns, so a model's forward() reads like the original's layer table.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class LSTM(nn.LSTM):
+    """Batch-first LSTM returning the last hidden state (B, H), or every step (B, T, H) with
+    return_sequences=True. Bidirectional concatenates both directions: (B, 2H) or (B, T, 2H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, *, return_sequences: bool = False,
+                 bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.return_sequences = return_sequences
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        steps, (h, _) = super().forward(x)  # steps (B, T, D*H), h (D, B, H)
+        if self.return_sequences:
+            return steps
+        return h[0] if h.shape[0] == 1 else torch.cat(list(h), dim=-1)
+
+
+class TimeDistributed(nn.Module):
+    """Apply `layer` to every item of axis 1 at once, by folding that axis into the batch (no Python loop)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T = x.shape[:2]
+        y = self.layer(x.reshape(B * T, *x.shape[2:]))  # (B*T, ...)
+        return y.reshape(B, T, *y.shape[1:])
+
+
+class Tap(nn.Identity):
+    """Names a functional step of forward() (a dot product, a concatenation) so that `rnnzoo summary`
+    lists its output shape like a Keras layer. It computes nothing."""
+
+
+@torch.no_grad()
+def init_like_keras(model: nn.Module) -> None:
+    """Keras' default initializers, so faithful configs start where the originals started: embeddings
+    uniform(-0.05, 0.05); dense and conv kernels Glorot-uniform with zero bias; LSTM input kernels
+    Glorot-uniform over all four gates, recurrent kernels orthogonal, biases zero but the forget gate's 1."""
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            nn.init.uniform_(module.weight, -0.05, 0.05)
+        elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LSTM):
+            H = module.hidden_size
+            for name, param in module.named_parameters():
+                if name.startswith("weight_ih"):
+                    nn.init.xavier_uniform_(param)  # (4H, I): fans 4H and I, as Keras' (I, 4H) kernel
+                elif name.startswith("weight_hh"):
+                    param.copy_(_orthogonal(H, 4 * H).T)  # Keras' recurrent kernel (H, 4H), orthogonal
+                elif name.startswith("bias_ih"):
+                    param.zero_()
+                    param[H:2 * H] = 1.0  # unit forget bias (gate order i, f, g, o in both frameworks)
+                elif name.startswith("bias_hh"):
+                    param.zero_()
+
+
+def _orthogonal(rows: int, cols: int) -> Tensor:
+    w = torch.empty(rows, cols)
+    nn.init.orthogonal_(w)
+    return w

@@ -1,0 +1,35 @@
+"""Test set-up: a private data cache and runs folder per session; the real datasets from ../shared/data
+through the offline mirror mechanism (RNNZOO_MIRROR) when they are there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RNNZOO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RNNZOO_MIRROR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder shared by the tests that read the real datasets (copied and verified once)."""
+    return tmp_path_factory.mktemp("real-cache")
+
+
+@pytest.fixture
+def real_data(real_data_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Use the real datasets of ../shared/data as the offline mirror; skip when they are absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the real datasets are not at {SHARED_DATA} (they come with the project's shared/ folder)")
+    monkeypatch.setenv("RNNZOO_HOME", str(real_data_home))
+    monkeypatch.setenv("RNNZOO_MIRROR", str(SHARED_DATA))
+    return SHARED_DATA

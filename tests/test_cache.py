@@ -1,0 +1,434 @@
+"""Tests of rnnzoo.data.cache against a local HTTP server and small generated archives (no network)."""
+
+import hashlib
+import io
+import os
+import sys
+import tarfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the tests run from a plain checkout, without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from rnnzoo.data import cache  # noqa: E402
+from rnnzoo.data.cache import (  # noqa: E402
+    ChecksumError,
+    DataError,
+    Dataset,
+    DownloadError,
+    NotDownloadedError,
+    Resource,
+)
+
+PAYLOAD = bytes(range(256)) * 40  # 10 KiB
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+BABI = ROOT.parent / "shared/data/babi/tasks_1-20_v1-2_en_en-10k.tar.gz"
+
+
+# ------------------------------------------------------------------------------------------ HTTP server
+
+
+class FileServer:
+    """Serves in-memory files; `modes[path]` makes one misbehave: "drop", "wrong", "404" or "norange"."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.modes: dict[str, str] = {}
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        handler = type("Handler", (Handler,), {"server_state": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_state: FileServer
+
+    def log_message(self, format: str, *args: object) -> None:  # keep the test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        state = self.server_state
+        range_header = self.headers.get("Range")
+        state.requests.append((self.path, range_header))
+        mode = state.modes.get(self.path, "ok")
+        data = state.files.get(self.path)
+        if data is None or mode == "404":
+            self.send_error(404)
+            return
+        if mode == "wrong":
+            data = bytes(b ^ 0xFF for b in data)
+        start = int(range_header.removeprefix("bytes=").split("-")[0]) if range_header else 0
+        if mode == "norange":
+            start = 0
+        if start >= len(data) > 0:
+            self.send_error(416)
+            return
+        body = data[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "drop":
+            body = body[: len(body) // 2]  # promised the whole file, then hang up
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    srv = FileServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RNNZOO_MIRROR", raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("no_proxy", "*")
+    return tmp_path / "home"
+
+
+def toy(*resources: Resource) -> Dataset:
+    return Dataset("toy", "test data", resources)
+
+
+def served(server: FileServer, path: str = "/f.bin", data: bytes = PAYLOAD, **kw: object) -> Resource:
+    server.files[path] = data
+    return Resource("f.bin", urls=(server.url(path),), sha256=hashlib.sha256(data).hexdigest(), **kw)
+
+
+def make_tar(members: dict[str, bytes], *, mtime: int = 0, reverse: bool = False, prefix: str = "") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in reversed(members) if reverse else members:
+            info = tarfile.TarInfo(prefix + name)
+            info.size, info.mtime = len(members[name]), mtime
+            tar.addfile(info, io.BytesIO(members[name]))
+    return buf.getvalue()
+
+
+MEMBERS = {"d/a.txt": b"alpha\n", "d/b.txt": b"beta\n", "d/sub/c.txt": b"gamma\n", "e.txt": b"other\n"}
+MEMBER_SHAS = {name: hashlib.sha256(data).hexdigest() for name, data in MEMBERS.items()}
+
+
+def set_digest(names: list[str]) -> str:
+    return hashlib.sha256("".join(f"{n}\t{MEMBER_SHAS[n]}\n" for n in sorted(names)).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ downloads
+
+
+def test_download_then_cache_hit(server: FileServer, home: Path) -> None:
+    res = served(server)
+    paths = cache.fetch(toy(res), progress=False)
+    assert paths == {"f.bin": home / "toy" / "f.bin"}
+    assert paths["f.bin"].read_bytes() == PAYLOAD
+    assert (home / "toy" / "f.bin.verified").exists()
+    assert not (home / "toy" / "f.bin.lock").exists() and not (home / "toy" / "f.bin.incomplete").exists()
+    cache.fetch(toy(res), progress=False)
+    assert cache.require(toy(res), "f.bin") == paths["f.bin"]
+    assert cache.state(toy(res), res)[0] == "present"
+    assert len(server.requests) == 1
+
+
+def test_dropped_connection_is_resumed_with_range(server: FileServer, home: Path) -> None:
+    res = served(server)
+    server.modes["/f.bin"] = "drop"
+    with pytest.raises(DownloadError, match="connection closed"):
+        cache.fetch(toy(res), progress=False)
+    final, partial = home / "toy" / "f.bin", home / "toy" / "f.bin.incomplete"
+    assert not final.exists()
+    half = partial.stat().st_size
+    assert 0 < half < len(PAYLOAD)
+    assert cache.state(toy(res), res)[0] == "missing"
+
+    server.modes["/f.bin"] = "ok"
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/f.bin", f"bytes={half}-")
+    assert not partial.exists()
+
+
+def test_server_ignoring_range_starts_over(server: FileServer, home: Path) -> None:
+    res = served(server)
+    (home / "toy").mkdir(parents=True)
+    (home / "toy" / "f.bin.incomplete").write_bytes(PAYLOAD[:100])
+    server.modes["/f.bin"] = "norange"
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert server.requests == [("/f.bin", "bytes=100-")]
+
+
+def test_bad_resumed_download_is_fetched_again_from_scratch(server: FileServer, home: Path) -> None:
+    res = served(server)
+    (home / "toy").mkdir(parents=True)
+    (home / "toy" / "f.bin.incomplete").write_bytes(b"x" * 100)  # not a prefix of the real file
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert server.requests == [("/f.bin", "bytes=100-"), ("/f.bin", None)]
+
+
+def test_wrong_bytes_leave_no_file(server: FileServer, home: Path) -> None:
+    res = served(server)
+    server.modes["/f.bin"] = "wrong"
+    with pytest.raises(DownloadError, match="expected sha256") as info:
+        cache.fetch(toy(res), progress=False)
+    assert PAYLOAD_SHA in str(info.value)
+    assert not (home / "toy" / "f.bin").exists() and not (home / "toy" / "f.bin.incomplete").exists()
+
+
+def test_404_falls_back_to_next_url(server: FileServer) -> None:
+    server.files["/good"] = PAYLOAD
+    res = Resource("f.bin", urls=(server.url("/missing"), server.url("/good")), sha256=PAYLOAD_SHA)
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert [path for path, _ in server.requests] == ["/missing", "/good"]
+
+
+def test_all_sources_failing_is_one_error_naming_each(server: FileServer, home: Path) -> None:
+    server.files["/wrong"] = PAYLOAD
+    server.modes["/wrong"] = "wrong"
+    urls = (server.url("/missing"), server.url("/wrong"), "http://127.0.0.1:1/refused")
+    with pytest.raises(DownloadError) as info:
+        cache.fetch(toy(Resource("f.bin", urls=urls, sha256=PAYLOAD_SHA)), progress=False)
+    message = str(info.value)
+    for url in urls:
+        assert url in message
+    assert "HTTP 404" in message and "expected sha256" in message
+    assert "rnnzoo data add toy PATH" in message and "RNNZOO_MIRROR" in message
+    assert not (home / "toy" / "f.bin").exists()
+
+
+def test_corrupt_cached_file_is_reported_and_replaced(server: FileServer, home: Path) -> None:
+    res = served(server)
+    path = cache.require(toy(res), "f.bin")
+    path.write_bytes(b"garbage")
+    kind, where, detail = cache.state(toy(res), res)
+    assert (kind, where) == ("corrupt", path)
+    assert str(path) in detail and "rnnzoo data fetch toy" in detail and PAYLOAD_SHA in detail
+    with pytest.raises(ChecksumError, match="rnnzoo data fetch toy"):
+        cache.require(toy(res), "f.bin", download=False)
+    assert cache.fetch(toy(res), progress=False)["f.bin"].read_bytes() == PAYLOAD
+    assert len(server.requests) == 2
+
+
+def test_stamp_spares_reverification_until_checksums_change(
+    server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = served(server)
+    cache.require(toy(res), "f.bin")
+
+    def no_verify(*args: object, **kw: object) -> None:
+        raise AssertionError("verified again despite a current stamp")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cache, "verify_file", no_verify)
+        assert cache.state(toy(res), res)[0] == "present"
+    other = Resource("f.bin", sha256="0" * 64)
+    assert cache.state(toy(other), other)[0] == "corrupt"
+
+
+def test_not_downloaded_error_names_the_commands() -> None:
+    with pytest.raises(NotDownloadedError) as info:
+        cache.require(toy(Resource("f.bin", sha256=PAYLOAD_SHA)), "f.bin", download=False)
+    assert "rnnzoo data fetch toy" in str(info.value) and "rnnzoo data add toy PATH" in str(info.value)
+    with pytest.raises(DataError, match="no file 'nope'"):
+        cache.require(toy(Resource("f.bin")), "nope")
+
+
+def test_stale_lock_is_taken_over(server: FileServer, home: Path) -> None:
+    res = served(server)
+    lock = home / "toy" / "f.bin.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("12345\n")
+    old = time.time() - cache.LOCK_STALE_S - 60
+    os.utime(lock, (old, old))
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert not lock.exists()
+
+
+# ------------------------------------------------------------------------------------------ mirrors, add
+
+
+def test_folder_mirror_with_alias_and_dataset_layout_comes_first(
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty, mirror = tmp_path / "empty", tmp_path / "mirror"
+    empty.mkdir()
+    (mirror / "toy").mkdir(parents=True)
+    (mirror / "toy" / "f-copy.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("RNNZOO_MIRROR", f"{empty} ; {mirror}")
+    res = Resource("f.bin", urls=(server.url("/f.bin"),), sha256=PAYLOAD_SHA, aliases=("f-copy.bin",))
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert server.requests == []
+
+
+def test_url_mirror(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.files["/m/toy/f.bin"] = PAYLOAD
+    monkeypatch.setenv("RNNZOO_MIRROR", server.url("/m/"))
+    res = Resource("f.bin", urls=("http://127.0.0.1:1/never",), sha256=PAYLOAD_SHA)
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
+    assert [path for path, _ in server.requests] == ["/m/f.bin", "/m/toy/f.bin"]
+
+
+def test_add_good_file_found_by_content(tmp_path: Path, home: Path) -> None:
+    other = Resource("other.bin", sha256="1" * 64)
+    res = Resource("f.bin", sha256=PAYLOAD_SHA)
+    source = tmp_path / "downloaded-by-hand"
+    source.write_bytes(PAYLOAD)
+    assert cache.add(toy(other, res), source) == home / "toy" / "f.bin"
+    assert (home / "toy" / "f.bin").read_bytes() == PAYLOAD
+    assert cache.state(toy(other, res), res)[0] == "present"
+
+
+def test_add_wrong_file_is_a_clear_error(tmp_path: Path, home: Path) -> None:
+    ds = toy(Resource("f.bin", sha256=PAYLOAD_SHA, aliases=("f-alias.bin",)))
+    stranger = tmp_path / "stranger.bin"
+    stranger.write_bytes(b"not it")
+    with pytest.raises(DataError, match=r"none of the files dataset toy expects \(f.bin \(or f-alias.bin\)"):
+        cache.add(ds, stranger)
+    impostor = tmp_path / "f-alias.bin"
+    impostor.write_bytes(b"not it either")
+    with pytest.raises(ChecksumError, match="not the f.bin of toy"):
+        cache.add(ds, impostor)
+    with pytest.raises(DataError, match="is not a file"):
+        cache.add(ds, tmp_path / "absent")
+    assert not (home / "toy" / "f.bin").exists()
+
+
+# ------------------------------------------------------------------------------------------ archives
+
+
+def test_member_checks_accept_a_repack_but_not_a_changed_member(tmp_path: Path) -> None:
+    res = Resource("a.tar.gz", members=MEMBER_SHAS)
+    original, repacked = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    original.write_bytes(make_tar(MEMBERS))
+    repacked.write_bytes(make_tar(MEMBERS, mtime=1_700_000_000, reverse=True, prefix="./"))
+    assert original.read_bytes() != repacked.read_bytes()
+    cache.verify_file(res, original)
+    cache.verify_file(res, repacked)
+
+    changed = tmp_path / "c.tar.gz"
+    changed.write_bytes(make_tar(MEMBERS | {"d/b.txt": b"BETA\n"}))
+    with pytest.raises(ChecksumError, match="member d/b.txt"):
+        cache.verify_file(res, changed)
+    partial = tmp_path / "d.tar.gz"
+    partial.write_bytes(make_tar({k: v for k, v in MEMBERS.items() if k != "e.txt"}))
+    with pytest.raises(ChecksumError, match="missing, e.g. e.txt"):
+        cache.verify_file(res, partial)
+    not_tar = tmp_path / "e.tar.gz"
+    not_tar.write_bytes(b"plain text")
+    with pytest.raises(DataError, match="not a readable tar archive"):
+        cache.verify_file(res, not_tar)
+
+
+def test_member_sets(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar(MEMBERS))
+    good = Resource("a.tar.gz", member_sets={"d/*": set_digest(["d/a.txt", "d/b.txt", "d/sub/c.txt"])})
+    cache.verify_file(good, archive)
+    assert cache.member_set_digest(archive, "d/*") == good.member_sets["d/*"]
+    archive.write_bytes(make_tar(MEMBERS | {"d/sub/c.txt": b"changed\n"}))
+    with pytest.raises(ChecksumError, match="members 'd/\\*'"):
+        cache.verify_file(good, archive)
+    with pytest.raises(ChecksumError, match="no member matches 'x/\\*'"):
+        cache.verify_file(Resource("a.tar.gz", member_sets={"x/*": set_digest([])}), archive)
+
+
+def test_read_and_iter_members(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar(MEMBERS, prefix="./"))
+    assert cache.read_member(archive, "d/b.txt") == b"beta\n"
+    assert list(cache.iter_members(archive, "d/*.txt")) == [
+        ("d/a.txt", b"alpha\n"), ("d/b.txt", b"beta\n"), ("d/sub/c.txt", b"gamma\n")]
+    with pytest.raises(DataError, match=r"a\.tar\.gz has no member 'd/zzz.txt'"):
+        cache.read_member(archive, "d/zzz.txt")
+
+
+def evil_tar(path: Path, info: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        ok = tarfile.TarInfo("fine.txt")
+        ok.size = 2
+        tar.addfile(ok, io.BytesIO(b"ok"))
+        info.size = len(data) if info.isfile() else 0
+        tar.addfile(info, io.BytesIO(data) if data else None)
+    return path
+
+
+def tar_info(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "hardlink", "device"])
+def test_safe_extract_refuses_unsafe_members(tmp_path: Path, case: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    info = {
+        "dotdot": tar_info("../evil"),
+        "absolute": tar_info(str(tmp_path / "abs-evil")),
+        "symlink": tar_info("link", tarfile.SYMTYPE, "../../outside"),
+        "hardlink": tar_info("hard", tarfile.LNKTYPE, "../outside"),
+        "device": tar_info("dev", tarfile.CHRTYPE),
+    }[case]
+    archive = evil_tar(work / "evil.tar.gz", info, b"evil" if info.isfile() else b"")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(DataError, match=f"member '{info.name}' is unsafe"):
+        cache.safe_extract(archive, work / "out")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, inside the target or out of it
+
+
+def test_safe_extract_good_archives(tmp_path: Path) -> None:
+    tgz = tmp_path / "a.tgz"
+    tgz.write_bytes(make_tar(MEMBERS))
+    cache.safe_extract(tgz, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "sub" / "c.txt").read_bytes() == b"gamma\n"
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("z/ok.txt", b"zip")
+    cache.safe_extract(tmp_path / "a.zip", tmp_path / "zout")
+    assert (tmp_path / "zout" / "z" / "ok.txt").read_bytes() == b"zip"
+
+
+def test_safe_extract_refuses_unsafe_zip_and_unknown_types(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("ok.txt", b"ok")
+        zf.writestr("../evil.txt", b"evil")
+    with pytest.raises(DataError, match="member '../evil.txt' is unsafe"):
+        cache.safe_extract(tmp_path / "evil.zip", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil.txt").exists()
+    (tmp_path / "x.rar").write_bytes(b"")
+    with pytest.raises(DataError, match="unknown archive type"):
+        cache.safe_extract(tmp_path / "x.rar", tmp_path / "out")
+
+
+# ------------------------------------------------------------------------------------------ shipped data
+
+
+def test_babi_checksums_load() -> None:
+    digests = cache.load_checksums("babi.sha256")
+    assert len(digests) == 81
+    assert all(len(d) == 64 for d in digests.values())
+    assert "tasks_1-20_v1-2/en-10k/qa1_single-supporting-fact_train.txt" in digests
+
+
+def test_real_babi_archive_verifies() -> None:
+    if not BABI.exists():
+        pytest.skip(f"the bAbI archive is not at {BABI} (only present on the shared development machine)")
+    cache.verify_file(Resource(BABI.name, members=cache.load_checksums("babi.sha256")), BABI)

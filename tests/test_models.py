@@ -1,0 +1,66 @@
+"""Every example's model on its tiny preset: shapes, loss, gradients, determinism; layer tables."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnzoo.examples import EXAMPLES, get_example
+from rnnzoo.summary import layer_rows
+
+
+def _tiny(name: str):
+    example = get_example(name)
+    cfg = example.config("tiny")
+    meta = example.shape_meta(cfg)
+    torch.manual_seed(0)
+    return example, cfg, meta, example.build_model(cfg, meta)
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_tiny_model_trains_a_step(name: str) -> None:
+    example, cfg, meta, model = _tiny(name)
+    inputs, target = example.synthetic_batch(cfg, meta, 3, torch.Generator().manual_seed(1))
+    output = model(*inputs)
+    assert output.shape[0] == 3
+    loss = example.loss(output, target)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {pname}"
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(*inputs), model(*inputs)), "eval mode must be deterministic"
+
+
+SEED_TABLES = {
+    # (layer name in our model, output shape) in the order of the seed notes' tables
+    "babi_memnn": [("input_1", "(None, 68)"), ("input_2", "(None, 4)"), ("story_m", "(None, 68, 64)"),
+                   ("story_c", "(None, 68, 4)"), ("question_enc", "(None, 4, 64)"), ("dot", "(None, 68, 4)"),
+                   ("add", "(None, 68, 4)"), ("permute", "(None, 4, 68)"), ("concat", "(None, 4, 132)"),
+                   ("lstm", "(None, 32)"), ("answer", "(None, 22)")],
+    "babi_rnn": [("input_1", "(None, 552)"), ("input_2", "(None, 5)"), ("story_enc", "(None, 552, 50)"),
+                 ("question_enc", "(None, 5, 50)"), ("question_lstm", "(None, 50)"),
+                 ("repeat", "(None, 552, 50)"), ("add", "(None, 552, 50)"), ("lstm", "(None, 50)"),
+                 ("answer", "(None, 36)")],
+}
+
+
+@pytest.mark.parametrize("name", list(SEED_TABLES))
+def test_faithful_layer_table_matches_the_seed_notes(name: str) -> None:
+    example = get_example(name)
+    cfg = example.config()
+    meta = example.shape_meta(cfg)
+    model = example.build_model(cfg, meta)
+    inputs, _ = example.synthetic_batch(cfg, meta, 2, torch.Generator().manual_seed(0))
+    rows = [(n, shape) for n, kind, shape, _ in layer_rows(model, inputs, example.summary_dynamic_axes)
+            if kind != "Dropout"]
+    assert rows == SEED_TABLES[name]
+
+
+def test_memnn_attention_axis_option() -> None:
+    example = get_example("babi_memnn")
+    meta = example.shape_meta(example.config())
+    faithful = example.build_model(example.config(), meta)
+    memory = example.build_model(example.config(attention="memory"), meta)
+    assert faithful.softmax_axis == 2 and memory.softmax_axis == 1
