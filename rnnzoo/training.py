@@ -184,7 +184,7 @@ class Totals:
     def reduce(self) -> None:
         """Add up the totals of every process (torchrun)."""
         if dist.is_initialized():
-            names = sorted(self.sums)
+            names = list(self.sums)  # the same order in every process
             packed = torch.stack([self.sums[k] for k in names] + [torch.tensor(float(self.count)).to(
                 self.sums[names[0]].device, torch.float64)])
             dist.all_reduce(packed)
@@ -295,6 +295,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     best_epoch: int | None
     test: dict[str, float] | None
+    model: nn.Module
     stopped: bool = False
 
 
@@ -406,7 +407,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             say(format_record(record) + ("  *" if improved else ""))
     if proc.main and history:
         plot_metrics(history, run_dir / "metrics.png", example.metric)
-    result = TrainResult(run_dir, history, best["epoch"], None, stopped)
+    result = TrainResult(run_dir, history, best["epoch"], None, unwrap(model), stopped)
     if test and not stopped and best["epoch"] is not None:
         best_state = load_checkpoint(run_dir / "checkpoints" / "best.pt") if proc.main else None
         if proc.world > 1:

@@ -1,0 +1,113 @@
+"""The command line as a user meets it: help, listings, clear errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnzoo.cli import main
+from rnnzoo.examples import EXAMPLES
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own exits (--help, bad choices)
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_names_every_example(capsys) -> None:
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and all(name in out for name in EXAMPLES)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "babi_memnn", "--help"],
+                                  ["predict", "--help"], ["data", "--help"], ["bench", "babi_rnn", "--help"]])
+def test_help_explains(capsys, argv: list[str]) -> None:
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "usage:" in out and "example" in out
+
+
+def test_train_help_lists_the_example_settings(capsys) -> None:
+    _, out, _ = run(capsys, "train", "babi_memnn", "--help")
+    assert "--attention {question,memory}" in out and "--embedding-dim" in out and "default: 64" in out
+
+
+def test_summary_prints_the_seed_table_shapes(capsys) -> None:
+    code, out, _ = run(capsys, "summary", "babi_memnn")
+    assert code == 0
+    for shape in ["(None, 68, 64)", "(None, 4, 132)", "(None, 32)", "(None, 22)"]:
+        assert shape in out
+    assert "Total params:" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "nope"], "invalid choice"),
+    (["train", "babi_memnn", "--attention", "sideways"], "invalid choice"),
+    (["train", "babi_memnn", "--epochs", "many"], "invalid int value"),
+    (["train", "babi_memnn", "--preset", "huge"], "invalid choice"),
+    (["evaluate", "runs/does-not-exist"], "no run at"),
+    (["predict", "runs/does-not-exist", "--text", "hi"], "no run at"),
+    (["data", "verify", "nope"], "unknown dataset"),
+    (["data", "add", "babi", "/no/such/file"], "no file at"),
+    (["train", "babi_memnn", "--device", "tpu", "--quiet"], "unknown device"),
+])
+def test_user_mistakes_are_one_line_errors(capsys, argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_unknown_words_in_a_question_are_named(capsys, tmp_path: Path) -> None:
+    assert run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))[0] == 0
+    code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--story", "Mary moved to the bathroom.",
+                       "--question", "Where is the unicorn?")
+    assert code == 2 and "unicorn" in err
+    code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--story", "Mary flew to Mars.",
+                       "--question", "Where is Mary?")
+    assert code == 2 and "flew" in err and "Mars" in err and "knows only" in err
+    code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--question", "Where is Mary?")
+    assert code == 2 and "--story" in err
+
+
+def test_a_long_story_keeps_its_tail_with_a_warning(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    story = " ".join(["Mary moved to the bathroom."] * 40 + ["John went to the hallway."])
+    code, out, err = run(capsys, "predict", str(tmp_path / "r"), "--story", story, "--question", "Where is John?")
+    assert code == 0 and "keeping the last" in err and "John went to the hallway ." in out
+
+
+def test_evaluate_prints_json(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["split"] == "test" and 0 <= report["accuracy"] <= 1 and report["examples"] > 0
+
+
+def test_resume_refuses_changed_settings(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--lstm-size", "9")
+    assert code == 2 and "only --epochs" in err
+
+
+def test_bench_reports_throughput_and_flops(capsys) -> None:
+    code, out, _ = run(capsys, "bench", "babi_memnn", "--preset", "tiny", "--batches", "2", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["samples_per_s"] > 0 and result["forward_flops_per_sample"] > 0
+
+
+def test_data_list_shows_state_and_path(capsys) -> None:
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0 and "babi" in out and "missing" in out
+
+
+def test_data_add_imports_the_real_archive(capsys, real_data: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RNNZOO_MIRROR")
+    code, out, err = run(capsys, "data", "add", "babi", str(real_data / "babi/tasks_1-20_v1-2_en_en-10k.tar.gz"))
+    assert code == 0, err
+    code, out, _ = run(capsys, "data", "verify", "babi")
+    assert code == 0 and "present" in out

@@ -1,0 +1,135 @@
+"""The shared training loop: checkpoints, resume, Ctrl-C, evaluation, prediction, distributed training."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnzoo.examples import EXAMPLES, get_example
+from rnnzoo.examples.babi import BabiMemnn
+from rnnzoo.training import load_checkpoint, load_run, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _weights(run_dir: Path, which: str = "last") -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")["model"]
+
+
+def test_run_folder_holds_config_metrics_checkpoints_and_summary(tmp_path: Path) -> None:
+    example = get_example("babi_memnn")
+    result = train(example, example.config("tiny"), seed=1, progress=False, run_dir=tmp_path / "run")
+    files = {p.name for p in result.run_dir.iterdir()} | {p.name for p in (result.run_dir / "checkpoints").iterdir()}
+    assert {"config.json", "command.txt", "summary.txt", "metrics.jsonl", "metrics.png", "test.json",
+            "last.pt", "best.pt"} <= files
+    lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(json.loads(lines[0]))
+    assert 0.0 <= result.test["accuracy"] <= 1.0
+    assert "(None, " in (result.run_dir / "summary.txt").read_text()
+
+
+def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
+    example = get_example("babi_memnn")
+    straight = train(example, example.config("tiny", epochs=3), seed=2, progress=False, run_dir=tmp_path / "a")
+    first = train(example, example.config("tiny", epochs=1), seed=2, progress=False, run_dir=tmp_path / "b")
+    resumed = train(example, example.config("tiny", epochs=3), progress=False, resume=first.run_dir)
+    a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in straight.history] == [r["loss"] for r in resumed.history]
+
+
+class _InterruptAfter(BabiMemnn):
+    """babi_memnn whose 5th training step receives a Ctrl-C (SIGINT), as a user would send it."""
+
+    def __init__(self, steps: int) -> None:
+        self.calls, self.steps = 0, steps
+
+    def loss(self, output, target):  # type: ignore[override]
+        self.calls += 1
+        if self.calls == self.steps:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().loss(output, target)
+
+
+def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_matches(tmp_path: Path) -> None:
+    example = get_example("babi_memnn")
+    cfg = example.config("tiny", epochs=2)
+    straight = train(example, cfg, seed=3, progress=False, run_dir=tmp_path / "a")
+    interrupted = train(_InterruptAfter(5), cfg, seed=3, progress=False, run_dir=tmp_path / "b")
+    assert interrupted.stopped
+    state = load_checkpoint(interrupted.run_dir / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["step"]) == (0, 5)
+    resumed = train(example, cfg, progress=False, resume=interrupted.run_dir)
+    a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_loading_refuses_code_and_foreign_files(tmp_path: Path) -> None:
+    from rnnzoo.errors import UsageError
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"format": 1, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(UsageError, match="not a readable"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UsageError):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_predict_answers_a_typed_story_with_attention(tmp_path: Path) -> None:
+    example = get_example("babi_memnn")
+    result = train(example, example.config("tiny"), seed=0, progress=False, run_dir=tmp_path / "run")
+    run = load_run(str(result.run_dir))
+    out = io.StringIO()
+    args = type("A", (), {"story": "Mary moved to the bathroom. John went to the hallway.",
+                          "question": "Where is Mary?"})()
+    example.predict(run.model, run.config, run.meta, args, out)
+    text = out.getvalue()
+    assert text.startswith("answer: ") and "(p=" in text
+    assert "Mary moved to the bathroom ." in text and "attention" in text
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_example_trains_evaluates_and_reloads_on_its_tiny_preset(name: str, tmp_path: Path) -> None:
+    example = get_example(name)
+    result = train(example, example.config("tiny"), seed=0, progress=False, run_dir=tmp_path / "run")
+    assert len(result.history) == example.config("tiny").epochs and result.test is not None
+    run = load_run(str(result.run_dir))
+    assert run.example.name == name and not run.model.training
+
+
+def test_distributed_two_processes_end_with_identical_weights(tmp_path: Path) -> None:
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        "import os, sys, torch\n"
+        "from pathlib import Path\n"
+        "from rnnzoo.examples import get_example\n"
+        "from rnnzoo.training import train\n"
+        "ex = get_example('babi_memnn')\n"
+        "out = Path(sys.argv[1])\n"
+        "r = train(ex, ex.config('tiny', epochs=2), seed=0, progress=False, device='cpu', run_dir=out / 'run')\n"
+        "torch.save(r.model.state_dict(), out / f\"rank{os.environ['RANK']}.pt\")\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--standalone", str(worker), str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    before = get_example("babi_memnn").build_model(
+        get_example("babi_memnn").config("tiny"), load_checkpoint(tmp_path / "run/checkpoints/last.pt")["meta"])
+    assert any(not torch.equal(a[k], v) for k, v in before.state_dict().items()), "the weights never changed"
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2  # rank 0 alone wrote
