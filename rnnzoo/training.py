@@ -438,7 +438,8 @@ def write_run_files(run_dir: Path, example: Example, cfg: Any, seed: int, data: 
     (run_dir / "config.json").write_text(json.dumps(
         {"example": example.name, "seed": seed, "config": dataclasses.asdict(cfg)}, indent=1))
     (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
-    inputs = tuple(t[:2] for t in data.train.inputs)
+    device = next(model.parameters()).device
+    inputs = tuple(t[:2].to(device) for t in data.train.inputs)
     (run_dir / "summary.txt").write_text(summary_table(model, inputs, example.summary_dynamic_axes) + "\n")
 
 
