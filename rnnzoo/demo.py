@@ -18,16 +18,18 @@ def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> 
     assert isinstance(example, BabiMemnn)
     overrides = {"epochs": epochs} if epochs else {}
     cfg = example.config("small", **overrides)
-    print(f"Training babi_memnn on {cfg.generated_stories} generated stories ({cfg.generated_stories * 5} "
-          f"questions like 'Where is Mary?'), {cfg.epochs} epochs. No download needed.\n")
+    print(f"Training babi_memnn on {cfg.generated_stories} generated stories "
+          f"({cfg.generated_stories * cfg.story_questions} questions like 'Where is Mary?'), {cfg.epochs} epochs, "
+          "no download needed.\n")
     result = train(example, cfg, seed=seed, device=device, command="rnnzoo demo")
     accuracy = result.test["accuracy"] if result.test else float("nan")
     print(f"\ntest accuracy on new generated stories: {accuracy:.1%}\n")
 
     run = load_run(str(result.run_dir))
     rng = np.random.default_rng(seed + 1)
-    lines = babi.generate_qa1_lines(3, rng, questions_per_story=1)
-    for story, question, answer in babi.parse_stories(lines, source="generated"):
+    lines = babi.generate_qa1_lines(3, rng, cfg.story_questions)
+    last_questions = babi.parse_stories(lines, source="generated")[cfg.story_questions - 1::cfg.story_questions]
+    for story, question, answer in last_questions:
         story_text = " ".join(" ".join(s) for s in story).replace(" .", ".")
         question_text = " ".join(question).replace(" ?", "?")
         print(f"story:    {story_text}\nquestion: {question_text}   (true answer: {answer})")

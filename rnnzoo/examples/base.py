@@ -136,7 +136,7 @@ class Example(ABC):
         if cfg.optimizer not in KERAS_OPTIMIZERS:
             raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
         cls, defaults = KERAS_OPTIMIZERS[cfg.optimizer]
-        kwargs = dict(defaults)
+        kwargs = {**defaults, "foreach": True}  # one multi-tensor update, also on CPU (about 10% a step here)
         if cfg.lr is not None:
             kwargs["lr"] = cfg.lr
         return cls(params, **kwargs)

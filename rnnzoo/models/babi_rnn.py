@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
 
 
 class BabiRNN(nn.Module):
@@ -20,7 +20,7 @@ class BabiRNN(nn.Module):
             raise ValueError("query_hidden must equal embedding_dim: the question code is added to the story")
         self.story_enc = nn.Embedding(vocab_size, embedding_dim)
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.question_lstm = LSTM(embedding_dim, query_hidden)
         self.repeat, self.add = Tap(), Tap()
         self.lstm = LSTM(embedding_dim, sentence_hidden)

@@ -30,6 +30,8 @@ class LSTM(nn.LSTM):
 class TimeDistributed(nn.Module):
     """Apply `layer` to every item of axis 1 at once, by folding that axis into the batch (no Python loop)."""
 
+    summary_as_layer = True  # one row in `rnnzoo summary`, with the (B, T, ...) output, as Keras shows it
+
     def __init__(self, layer: nn.Module) -> None:
         super().__init__()
         self.layer = layer
@@ -38,6 +40,18 @@ class TimeDistributed(nn.Module):
         B, T = x.shape[:2]
         y = self.layer(x.reshape(B * T, *x.shape[2:]))  # (B*T, ...)
         return y.reshape(B, T, *y.shape[1:])
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with its mask drawn by torch.rand: the same inverted dropout (keep with probability 1 - p,
+    scale by 1 / (1 - p)), about twice as fast on CPU as the bernoulli kernel nn.Dropout uses, which matters
+    for the small bAbI models whose step is dominated by masks over (B, story, 64) embeddings."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return x * keep
 
 
 class Tap(nn.Identity):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
 
 
 class MemNN(nn.Module):
@@ -24,7 +24,7 @@ class MemNN(nn.Module):
         self.story_m = nn.Embedding(vocab_size, embedding_dim)  # input memory
         self.story_c = nn.Embedding(vocab_size, query_maxlen)  # output memory: one value per question word
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.dot, self.add, self.permute, self.concat = Tap(), Tap(), Tap(), Tap()
         self.lstm = LSTM(story_maxlen + embedding_dim, lstm_size)
         self.answer = nn.Linear(lstm_size, vocab_size)
