@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frames", type=int, default=7, help="frames fed to the model (default 7)")
     g.add_argument("--ahead", type=int, default=8, help="frames predicted one at a time (default 8)")
     g.add_argument("--out", type=Path, help="folder for the pictures (default: the run folder)")
+    g.add_argument("--test-movies", type=int, default=0,
+                   help="also score the rollout over the first N test movies against the copy-last-frame baseline")
     p.add_argument("--json", action="store_true", help="machine-readable output where supported")
 
     p = sub.add_parser("data", help="the datasets: list, fetch, verify, add",

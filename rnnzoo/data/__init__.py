@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnnzoo.data import babi
+from rnnzoo.data import babi, imdb, mnist
 from rnnzoo.data.cache import Dataset
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (babi.DATASET,)}
+DATASETS: dict[str, Dataset] = {d.name: d for d in (babi.DATASET, imdb.DATASET, mnist.DATASET)}

@@ -5,8 +5,12 @@ from __future__ import annotations
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.babi import BabiMemnn, BabiRnn
 from rnnzoo.examples.base import Example
+from rnnzoo.examples.conv_lstm import ConvLstm
+from rnnzoo.examples.imdb import ImdbBidirectionalLstm, ImdbCnnLstm, ImdbLstm
+from rnnzoo.examples.mnist import MnistHierarchicalRnn
 
-EXAMPLES: dict[str, Example] = {e.name: e for e in (BabiMemnn(), BabiRnn())}
+EXAMPLES: dict[str, Example] = {e.name: e for e in (BabiMemnn(), BabiRnn(), ImdbLstm(), ImdbCnnLstm(),
+                                                    ImdbBidirectionalLstm(), MnistHierarchicalRnn(), ConvLstm())}
 
 
 def get_example(name: str) -> Example:

@@ -1,0 +1,86 @@
+"""Moving squares: the generated movies of the Keras `conv_lstm` example (no download).
+
+As the original `generate_movies(n_samples=1200, n_frames=15)`: each movie is drawn on an 80x80 canvas and
+cropped to its centre 40x40; it holds 3 to 7 squares, each with a start (x and y in 20..59 of the canvas), a
+direction (a step of -1, 0 or +1 pixel per frame on each axis) and a half-size w of 2 or 3 pixels, drawn
+with value 1 over [x-w, x+w) x [y-w, y+w). The input movie gets noise "for robustness": with probability
+1/2, per square and frame, +-0.1 is added over a box one pixel larger on each side. The target is the same
+movie one frame later, without noise. Overlaps add up; values are then clipped to 1 from above (as the
+original; the -0.1 noise may leave small negative values around a square).
+
+`size` scales the geometry for quick tests: canvas 2*size, crop and start range [size/2, 3*size/2).
+Movies are drawn one after the other from one generator, so movie i is the same whatever `n_samples` is
+(the first 1,000 of 1,200 are the first 1,000 of 1,005).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SQUARES = (3, 7)  # squares per movie, inclusive
+HALF_SIZES = (2, 3)  # half-size w of a square, inclusive
+NOISE = 0.1  # the input noise amplitude
+
+
+@dataclass(frozen=True)
+class Square:
+    """One moving square, in canvas coordinates: at frame t its centre is (x + dx*t, y + dy*t)."""
+
+    x: int
+    y: int
+    dx: int
+    dy: int
+    half: int
+    noise: np.ndarray  # (n_frames,): the noise added around it in each input frame, 0 or +-NOISE
+
+
+def draw_squares(rng: np.random.Generator, n_frames: int, size: int = 40) -> list[Square]:
+    """The squares of one movie (the original's draws, in its order per square)."""
+    low = size // 2
+    squares = []
+    for _ in range(rng.integers(SQUARES[0], SQUARES[1] + 1)):
+        x, y = (int(v) for v in rng.integers(low, low + size, size=2))
+        dx, dy = (int(v) for v in rng.integers(-1, 2, size=2))
+        half = int(rng.integers(HALF_SIZES[0], HALF_SIZES[1] + 1))
+        noisy = rng.integers(0, 2, size=n_frames) == 1  # which frames get noise, probability 1/2
+        sign = np.where(rng.integers(0, 2, size=n_frames) == 0, 1.0, -1.0)  # (-1) ** randint(0, 2)
+        squares.append(Square(x, y, dx, dy, half, np.where(noisy, NOISE * sign, 0.0)))
+    return squares
+
+
+def render(squares: list[Square], n_frames: int, size: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """One movie's (noisy input, target) frames, each (n_frames, size, size) float32, cropped and clipped."""
+    canvas, low = 2 * size, size // 2
+    noisy = np.zeros((n_frames, canvas, canvas), dtype=np.float32)
+    shifted = np.zeros_like(noisy)
+    for s in squares:
+        for t in range(n_frames):
+            x, y = s.x + s.dx * t, s.y + s.dy * t
+            _box(noisy[t], x, y, s.half, 1.0)
+            if s.noise[t]:
+                _box(noisy[t], x, y, s.half + 1, s.noise[t])
+            _box(shifted[t], x + s.dx, y + s.dy, s.half, 1.0)  # the square one frame later
+    crop = (slice(None), slice(low, low + size), slice(low, low + size))
+    return np.minimum(noisy[crop], 1.0), np.minimum(shifted[crop], 1.0)
+
+
+def generate_movies(n_samples: int = 1200, n_frames: int = 15, *, rng: np.random.Generator, size: int = 40
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy input movies, target movies), each float32 of shape (n_samples, n_frames, size, size, 1):
+    target[:, t] is the clean frame t+1."""
+    if n_samples < 1 or n_frames < 1 or size < 8:
+        raise ValueError(f"need n_samples >= 1, n_frames >= 1 and size >= 8; got {n_samples}, {n_frames}, {size}")
+    noisy = np.zeros((n_samples, n_frames, size, size, 1), dtype=np.float32)
+    shifted = np.zeros_like(noisy)
+    for i in range(n_samples):
+        noisy[i, ..., 0], shifted[i, ..., 0] = render(draw_squares(rng, n_frames, size), n_frames, size)
+    return noisy, shifted
+
+
+def _box(frame: np.ndarray, x: int, y: int, half: int, value: float) -> None:
+    """Add `value` over [x-half, x+half) x [y-half, y+half), clipped to the canvas (the original's slices
+    would wrap around below 0; with its sizes no square gets there)."""
+    n = frame.shape[0]
+    frame[max(x - half, 0):min(x + half, n), max(y - half, 0):min(y + half, n)] += value
