@@ -31,15 +31,26 @@ PEER_NAMES = {"imdb_lstm": ["imdb_lstm", "imdb_lstm_fused"]}  # compare imdb_lst
 BATCHES = {"conv_lstm": 5, "babi_rnn": 10, "mnist_hierarchical_rnn": 20}
 
 
-def ours(example: str, batches: int, device: str, extra: list[str]) -> float:
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment that holds both frameworks to `threads` CPU threads (0: their own choice)."""
+    if not threads:
+        return {}
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1",
+            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+                         f"intra_op_parallelism_threads={n}"}
+
+
+def ours(example: str, batches: int, device: str, extra: list[str], threads: int) -> float:
     cmd = [sys.executable, "-m", "rnnzoo", "bench", example, "--json", "--batches", str(batches),
-           "--device", device, *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+           "--device", device, *(["--threads", str(threads)] if threads else []), *extra]
+    env = {**os.environ, **thread_env(threads)}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return float(json.loads(out.strip().splitlines()[-1])["samples_per_s"])
 
 
-def peer(python: str, name: str, backend: str, batches: int) -> float:
-    env = {**os.environ, "KERAS_BACKEND": backend}
+def peer(python: str, name: str, backend: str, batches: int, threads: int) -> float:
+    env = {**os.environ, "KERAS_BACKEND": backend, **thread_env(threads)}
     proc = subprocess.run([python, str(PEER), name, "--batches", str(batches)], capture_output=True, text=True,
                           env=env)
     match = re.search(r"([\d.]+) samples/s", proc.stdout)
@@ -56,6 +67,8 @@ def main() -> None:
     ap.add_argument("--backends", default="jax,tensorflow")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--ours-args", default="", help="extra arguments for `rnnzoo bench` (e.g. a preset)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for both sides (0: each its own choice)")
+    ap.add_argument("--out", type=Path, help="JSON file for the results")
     args = ap.parse_args()
     backends = args.backends.split(",")
     samples: dict[str, list[float]] = {}
@@ -63,11 +76,11 @@ def main() -> None:
         for example in args.examples:
             batches = BATCHES.get(example, 30)
             samples.setdefault(f"{example} rnnzoo", []).append(ours(example, batches, args.device,
-                                                                    args.ours_args.split()))
+                                                                    args.ours_args.split(), args.threads))
             for name in PEER_NAMES.get(example, [example]):
                 for backend in backends:
                     samples.setdefault(f"{name} keras-{backend}", []).append(
-                        peer(args.peer_python, name, backend, batches))
+                        peer(args.peer_python, name, backend, batches, args.threads))
             print(f"round {r + 1}: {example} done", file=sys.stderr)
     medians = {k: statistics.median(v) for k, v in samples.items()}
     rows = []
@@ -81,12 +94,12 @@ def main() -> None:
                          **{f"keras_{b}": medians[f"{name} keras-{b}"] for b in backends}})
             print(f"{example:<26} rnnzoo {mine:>9.1f}  {name} keras-{best_backend} {best:>9.1f}  "
                   f"ratio {mine / best:.2f}x")
-    out_dir = REPO / "benchmarks" / "results"
-    out_dir.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
-    (out_dir / f"{platform.node()}-{stamp}.json").write_text(json.dumps(
+    out = args.out or REPO / "benchmarks" / "results" / f"bench-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(
         {"machine": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-         "rounds": args.rounds, "samples": samples, "rows": rows}, indent=1))
+         "threads": args.threads, "rounds": args.rounds, "samples": samples, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

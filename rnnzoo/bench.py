@@ -47,8 +47,8 @@ def forward_flops(model: nn.Module, inputs: tuple[Tensor, ...]) -> int:
     return int(counter.get_total_flops()) + extra[0]
 
 
-def run_bench(example: Example, cfg: Any, *, batches: int = 30, warmup: int = 3, device: str = "cpu",
-              seed: int = 0) -> dict[str, Any]:
+def run_bench(example: Example, cfg: Any, *, batches: int = 30, warmup: int = 3, warmup_seconds: float = 10.0,
+              device: str = "cpu", seed: int = 0) -> dict[str, Any]:
     dev = torch.device(device)
     torch.manual_seed(seed)
     meta = example.shape_meta(cfg)
@@ -69,9 +69,14 @@ def run_bench(example: Example, cfg: Any, *, batches: int = 30, warmup: int = 3,
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
+    # Warm up for `warmup` steps AND `warmup_seconds`: on CPU the first seconds of a process run far slower
+    # than its steady state (oneDNN's LSTM backward took 550 ms a step for its first ~10 steps of babi_rnn,
+    # then 60 ms), and a training run lives in the steady state.
     model.train()
-    for i in range(warmup):
+    started, i = time.perf_counter(), 0
+    while i < warmup or time.perf_counter() - started < warmup_seconds:
         step(i)
+        i += 1
     sync()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)

@@ -50,7 +50,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 def _bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", type=int, default=30, help="timed training steps (default 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3) ...")
+    p.add_argument("--warmup-seconds", type=float, default=10.0,
+                   help="... and at least this long (default 10: a CPU process starts slower than it runs)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -210,6 +212,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     example = get_example(args.example)
     result = run_bench(example, _config(example, args), batches=args.batches, warmup=args.warmup,
+                       warmup_seconds=args.warmup_seconds,
                        device=str(resolve_device(args.device)))
     if args.json:
         print(json.dumps(result))
