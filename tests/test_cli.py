@@ -94,7 +94,8 @@ def test_resume_refuses_changed_settings(capsys, tmp_path: Path) -> None:
 
 
 def test_bench_reports_throughput_and_flops(capsys) -> None:
-    code, out, _ = run(capsys, "bench", "babi_memnn", "--preset", "tiny", "--batches", "2", "--warmup-seconds", "0", "--json")
+    code, out, _ = run(capsys, "bench", "babi_memnn", "--preset", "tiny", "--batches", "2", "--warmup-seconds", "0",
+                       "--json")
     result = json.loads(out)
     assert code == 0 and result["samples_per_s"] > 0 and result["forward_flops_per_sample"] > 0
 
