@@ -81,7 +81,9 @@ def main() -> None:
                 for backend in backends:
                     samples.setdefault(f"{name} keras-{backend}", []).append(
                         peer(args.peer_python, name, backend, batches, args.threads))
-            print(f"round {r + 1}: {example} done", file=sys.stderr)
+            print(f"round {r + 1}: {example} " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in samples.items()
+                                                           if k.split()[0] in (example, *PEER_NAMES.get(example, []))),
+                  file=sys.stderr, flush=True)
     medians = {k: statistics.median(v) for k, v in samples.items()}
     rows = []
     for example in args.examples:

@@ -4,7 +4,6 @@ and training -> prediction -> pictures end to end with the tiny preset."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,6 @@ from rnnzoo.examples.conv_lstm import bce, iou, rollout, rollout_scores
 from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, reference_conv_lstm
 from rnnzoo.summary import layer_rows
 from rnnzoo.training import train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads, and on a shared machine idle OpenMP threads cost seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # --- the generator -------------------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import argparse
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,6 @@ from rnnzoo.training import load_run, train
 
 IMDB_EXAMPLES = ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models on a shared CPU: one thread avoids OpenMP start-up costs that dwarf the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- normaliser ------------------------------------------------------------------------------------------
