@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.models.layers import LSTM, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
 
 Regularization = Literal["fused", "recurrent_dropout"]
 
@@ -166,7 +166,7 @@ class ImdbCnnLSTM(nn.Module):
                  kernel_size: int = 5, pool_size: int = 4, lstm_size: int = 70) -> None:
         super().__init__()
         self.embedding = nn.Embedding(num_words, embedding_dim)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.conv1d = Conv1D(embedding_dim, filters, kernel_size)
         self.max_pooling = MaxPooling1D(pool_size)
         self.lstm = LSTM(filters, lstm_size)
@@ -195,7 +195,7 @@ class ImdbBidirectionalLSTM(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(num_words, embedding_dim)
         self.bidirectional_lstm = LSTM(embedding_dim, lstm_size, bidirectional=True)
-        self.dropout = nn.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.dense = nn.Linear(2 * lstm_size, 1)
         init_like_keras(self)
 
