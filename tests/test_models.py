@@ -63,4 +63,4 @@ def test_memnn_attention_axis_option() -> None:
     meta = example.shape_meta(example.config())
     faithful = example.build_model(example.config(), meta)
     memory = example.build_model(example.config(attention="memory"), meta)
-    assert faithful.softmax_axis == 2 and memory.softmax_axis == 1
+    assert faithful.softmax_dim == 1 and memory.softmax_dim == 2  # in the question-major (B, Q, S) layout
