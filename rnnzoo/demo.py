@@ -3,6 +3,7 @@ then answers new generated questions and shows where it looked."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
@@ -33,8 +34,8 @@ def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> 
         story_text = " ".join(" ".join(s) for s in story).replace(" .", ".")
         question_text = " ".join(question).replace(" ?", "?")
         print(f"story:    {story_text}\nquestion: {question_text}   (true answer: {answer})")
-        args = type("Args", (), {"story": story_text, "question": question_text})()
-        example.predict(run.model, run.config, run.meta, args, sys.stdout)  # type: ignore[arg-type]
+        args = argparse.Namespace(story=story_text, question=question_text)
+        example.predict(run.model, run.config, run.meta, args, sys.stdout)
         print()
     print(f"Run folder: {result.run_dir}  (try: rnnzoo predict {result.run_dir} --story ... --question ...)")
     return accuracy

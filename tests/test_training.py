@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -93,8 +94,8 @@ def test_predict_answers_a_typed_story_with_attention(tmp_path: Path) -> None:
     result = train(example, example.config("tiny"), seed=0, progress=False, run_dir=tmp_path / "run")
     run = load_run(str(result.run_dir))
     out = io.StringIO()
-    args = type("A", (), {"story": "Mary moved to the bathroom. John went to the hallway.",
-                          "question": "Where is Mary?"})()
+    args = argparse.Namespace(story="Mary moved to the bathroom. John went to the hallway.",
+                              question="Where is Mary?")
     example.predict(run.model, run.config, run.meta, args, out)
     text = out.getvalue()
     assert text.startswith("answer: ") and "(p=" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
@@ -123,8 +124,6 @@ class _Babi(Example):
 
     def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
                 out: TextIO) -> None:
-        import sys
-
         story, question, words = self.encode(meta, args.story or "", args.question or "", sys.stderr)
         model.eval()
         with torch.no_grad():
