@@ -79,6 +79,26 @@ def test_generator_is_seeded_and_parses() -> None:
         assert story[end - 1] == answer
 
 
+def test_validation_holds_out_whole_stories() -> None:
+    import torch
+
+    from rnnzoo.examples.base import Split, carve_validation
+
+    stories = babi.get_stories(babi.generate_qa1_lines(40, np.random.default_rng(0)))  # 5 questions a story
+    ids = babi.story_ids(stories)
+    assert ids.tolist() == [k // 5 for k in range(200)]
+    # tag each question with its index, then check that no story has questions on both sides
+    split = Split((torch.arange(200),), torch.arange(200))
+    train, val = carve_validation(split, 0.1, seed=1, groups=torch.from_numpy(ids))
+    train_stories, val_stories = set(ids[train.target.numpy()]), set(ids[val.target.numpy()])
+    assert len(val_stories) == 4 and len(val) == 20 and not train_stories & val_stories
+    assert sorted(train.target.tolist() + val.target.tolist()) == list(range(200))
+    # without groups: the same questions as before groups existed (a random 10% of examples)
+    plain_train, plain_val = carve_validation(split, 0.1, seed=1)
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(1))
+    assert plain_val.target.tolist() == order[:20].sort().values.tolist() and len(plain_train) == 180
+
+
 def test_unknown_task_and_size_are_clear_errors() -> None:
     with pytest.raises(DataError, match="qa1 to qa20"):
         babi.member_path("qa21", "10k", "train")

@@ -105,6 +105,16 @@ def get_stories(lines: Iterable[str], only_supporting: bool = False, max_length:
     return [s for s in flat if not max_length or len(s[0]) < max_length]
 
 
+def story_ids(data: Sequence[Story]) -> np.ndarray:
+    """Which story each question comes from: a question whose story does not continue the previous question's
+    starts a new one. (With only_supporting the stories do not grow, and each question counts as its own.)"""
+    ids = np.zeros(len(data), dtype=np.int64)
+    for k in range(1, len(data)):
+        before, now = data[k - 1][0], data[k][0]
+        ids[k] = ids[k - 1] + (len(now) < len(before) or now[:len(before)] != before)
+    return ids
+
+
 def build_vocab(*datasets: Sequence[Story]) -> list[str]:
     """Sorted vocabulary of stories, questions and answers; word i gets index i + 1 (0 is padding)."""
     words: set[str] = set()

@@ -80,7 +80,10 @@ class _Babi(Example):
             s, q, a = babi.vectorize_stories(data, word_idx, story_maxlen, query_maxlen)
             return Split((torch.from_numpy(s), torch.from_numpy(q)), torch.from_numpy(a))
 
-        train_split, val_split = carve_validation(split(train), cfg.validation_split, seed)
+        # Whole stories are held out: a story's questions share its sentences, so a random pick of questions
+        # would let validation see training text and score above the test set.
+        train_split, val_split = carve_validation(split(train), cfg.validation_split, seed,
+                                                  groups=torch.from_numpy(babi.story_ids(train)))
         return Data(train_split, val_split, split(test), meta)
 
     def shape_meta(self, cfg: Any) -> dict[str, Any]:

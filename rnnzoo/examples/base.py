@@ -70,13 +70,18 @@ class Data:
     meta: dict[str, Any]  # JSON-able facts the model and predict need (vocabulary, lengths); saved in checkpoints
 
 
-def carve_validation(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """Hold out a random `fraction` of `split` for validation (the originals validated on the test set)."""
+def carve_validation(split: Split, fraction: float, seed: int, groups: Tensor | None = None
+                     ) -> tuple[Split, Split]:
+    """Hold out a random `fraction` of `split` for validation (the originals validated on the test set).
+
+    With `groups` (one id per example), whole groups are held out, so that examples which share content
+    (the questions of one bAbI story share its sentences) never sit on both sides."""
     if not 0 < fraction < 1:
         raise UsageError(f"validation_split must be between 0 and 1, got {fraction}")
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(len(split) * fraction))
-    return split.take(order[n_val:].sort().values), split.take(order[:n_val].sort().values)
+    ids = torch.arange(len(split)) if groups is None else groups.unique()
+    chosen = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
+    held = torch.isin(ids if groups is None else groups, chosen[:max(1, round(len(ids) * fraction))])
+    return split.take(torch.nonzero(~held).flatten()), split.take(torch.nonzero(held).flatten())
 
 
 class Example(ABC):
