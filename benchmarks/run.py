@@ -69,12 +69,13 @@ def main() -> None:
     ap.add_argument("--ours-args", default="", help="extra arguments for `rnnzoo bench` (e.g. a preset)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for both sides (0: each its own choice)")
     ap.add_argument("--out", type=Path, help="JSON file for the results")
+    ap.add_argument("--batches", type=int, help="timed batches on both sides (default: per example, 5 to 30)")
     args = ap.parse_args()
     backends = args.backends.split(",")
     samples: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for example in args.examples:
-            batches = BATCHES.get(example, 30)
+            batches = args.batches or BATCHES.get(example, 30)
             samples.setdefault(f"{example} rnnzoo", []).append(ours(example, batches, args.device,
                                                                     args.ours_args.split(), args.threads))
             for name in PEER_NAMES.get(example, [example]):

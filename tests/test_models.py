@@ -64,3 +64,25 @@ def test_memnn_attention_axis_option() -> None:
     faithful = example.build_model(example.config(), meta)
     memory = example.build_model(example.config(attention="memory"), meta)
     assert faithful.softmax_dim == 1 and memory.softmax_dim == 2  # in the question-major (B, Q, S) layout
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.25, 0.3, 0.5, 1.0])
+def test_dropout_mask_drops_p_and_scales_the_rest(p: float) -> None:
+    from rnnzoo.models.layers import dropout_mask
+
+    like = torch.zeros(1, dtype=torch.float64)
+    torch.manual_seed(0)
+    mask = dropout_mask((400, 500), p, like)
+    assert mask.shape == (400, 500) and mask.dtype == torch.float64
+    if p == 1.0:
+        assert (mask == 0).all()
+        return
+    assert set(mask.unique().tolist()) <= {0.0, 1.0 / (1.0 - p)}
+    assert abs((mask == 0).double().mean().item() - p) < 0.005  # 200,000 draws: 4 standard deviations
+    assert abs(mask.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
+    torch.manual_seed(0)
+    assert torch.equal(dropout_mask((400, 500), p, like), mask)  # seeded: resumed runs draw the same masks
+    # every 16-bit lane of the random words is used alike (a biased lane would show in one column)
+    if p == 0.5:
+        lanes = (mask == 0).reshape(-1, 4).double().mean(0)
+        assert (lanes - 0.5).abs().max() < 0.01

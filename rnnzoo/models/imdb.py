@@ -49,14 +49,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, dropout_mask, init_like_keras
 
 Regularization = Literal["fused", "recurrent_dropout"]
-
-
-def sequence_mask(like: Tensor, shape: tuple[int, ...], rate: float) -> Tensor:
-    """Inverted-dropout mask of `shape` (0 or 1/(1-rate)), dtype and device of `like`."""
-    return F.dropout(like.new_ones(shape), rate, training=True)
 
 
 class RecurrentDropoutLSTM(nn.LSTM):
@@ -76,8 +71,8 @@ class RecurrentDropoutLSTM(nn.LSTM):
         if not self.training or (self.input_dropout_rate == 0 and self.recurrent_dropout_rate == 0):
             _, (h, _) = super().forward(x)  # no masks: the same arithmetic, in the fused kernel
             return h[0]  # (B, H)
-        return self.step_loop(x, sequence_mask(x, (B, 1, D), self.input_dropout_rate),
-                              sequence_mask(x, (B, H), self.recurrent_dropout_rate))
+        return self.step_loop(x, dropout_mask((B, 1, D), self.input_dropout_rate, x),
+                              dropout_mask((B, H), self.recurrent_dropout_rate, x))
 
     def step_loop(self, x: Tensor, input_mask: Tensor, hidden_mask: Tensor) -> Tensor:
         """The LSTM cell written out, gates fused as in nn.LSTM (order i, f, g, o)."""
@@ -107,8 +102,8 @@ class WeightDropLSTM(nn.LSTM):
         B, T, D = x.shape
         weight_hh = self.weight_hh_l0
         if self.training:
-            x = x * sequence_mask(x, (B, 1, D), self.input_dropout_rate)  # (B, T, I)
-            weight_hh = F.dropout(weight_hh, self.weight_dropout_rate, training=True)  # (4H, H), once per batch
+            x = x * dropout_mask((B, 1, D), self.input_dropout_rate, x)  # (B, T, I)
+            weight_hh = weight_hh * dropout_mask(weight_hh.shape, self.weight_dropout_rate, x)  # (4H, H), once a batch
         h0 = x.new_zeros(1, B, self.hidden_size)
         weights = [self.weight_ih_l0, weight_hh, self.bias_ih_l0, self.bias_hh_l0]
         # nn.LSTM.forward's own call, with the dropped weight in place of the parameter: the fused kernel

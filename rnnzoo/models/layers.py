@@ -7,6 +7,8 @@ returns, so a model's forward() reads like the original's layer table.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -42,16 +44,34 @@ class TimeDistributed(nn.Module):
         return y.reshape(B, T, *y.shape[1:])
 
 
+def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
+    """Inverted-dropout mask of `shape`: 0 with probability p, else 1 / (1 - p), in the dtype and on the
+    device of `like`.
+
+    On the CPU each element takes 16 bits of a 64-bit random integer (four elements per draw), about 5x
+    faster than torch.rand's one draw per element (which is itself twice as fast as nn.Dropout's bernoulli
+    kernel); masks over (B, story, 64) embeddings were the largest cost of a bAbI training step. p is then
+    rounded to a multiple of 1/65536 (0.3 becomes 0.300003)."""
+    if p >= 1:
+        return like.new_zeros(shape)
+    if like.device.type != "cpu":
+        keep = torch.rand(shape, device=like.device) >= p
+    else:
+        n = math.prod(shape)
+        words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+        bits = words.view(torch.int16)[:n].view(shape)  # uniform over -32768..32767
+        keep = bits >= round(p * 65536) - 32768
+    return keep.to(like.dtype).mul_(1.0 / (1.0 - p))
+
+
 class Dropout(nn.Dropout):
-    """nn.Dropout with its mask drawn by torch.rand: the same inverted dropout (keep with probability 1 - p,
-    scale by 1 / (1 - p)), about twice as fast on CPU as the bernoulli kernel nn.Dropout uses, which matters
-    for the small bAbI models whose step is dominated by masks over (B, story, 64) embeddings."""
+    """nn.Dropout (inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p)) with the faster
+    mask of `dropout_mask`."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
-        return x * keep
+        return x * dropout_mask(x.shape, self.p, x)
 
 
 class Tap(nn.Identity):
