@@ -86,3 +86,33 @@ def test_dropout_mask_drops_p_and_scales_the_rest(p: float) -> None:
     if p == 0.5:
         lanes = (mask == 0).reshape(-1, 4).double().mean(0)
         assert (lanes - 0.5).abs().max() < 0.01
+
+
+def test_hard_sigmoid_lstm_is_keras_2_cell() -> None:
+    from rnnzoo.models.layers import HardSigmoidLSTM, hard_sigmoid
+
+    assert hard_sigmoid(torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0])).tolist() == pytest.approx([0, 0.3, 0.5, 0.7, 1])
+    torch.manual_seed(0)
+    lstm = HardSigmoidLSTM(3, 2, return_sequences=True).double()
+    x = torch.randn(4, 5, 3, dtype=torch.float64, requires_grad=True)
+    out = lstm(x)
+    assert out.shape == (4, 5, 2)
+    # step 1 by hand: from a zero state, c = hs(i) * tanh(g), h = hs(o) * tanh(c)
+    i, f, g, o = (x[:, 0] @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0).chunk(4, dim=1)
+    c = (0.2 * i + 0.5).clamp(0, 1) * g.tanh()
+    assert torch.allclose(out[:, 0], (0.2 * o + 0.5).clamp(0, 1) * c.tanh())
+    assert torch.autograd.gradcheck(lambda v: lstm(v), (x,))
+    last = HardSigmoidLSTM(3, 2).double()
+    last.load_state_dict(lstm.state_dict())
+    assert torch.equal(last(x), out[:, -1])
+
+
+def test_memnn_recurrent_activation_option() -> None:
+    from rnnzoo.models.layers import HardSigmoidLSTM
+
+    example = get_example("babi_memnn")
+    cfg = example.config(recurrent_activation="hard_sigmoid")
+    model = example.build_model(cfg, example.shape_meta(cfg))
+    assert isinstance(model.lstm, HardSigmoidLSTM)
+    story, question = torch.randint(1, 22, (2, 68)), torch.randint(1, 22, (2, 4))
+    assert model(story, question).shape == (2, 22)

@@ -43,6 +43,9 @@ class MemnnConfig(BabiData):
     attention: Literal["question", "memory"] = field(
         default="question",
         metadata={"help": "softmax axis of the match: question words (the original's) or story positions"})
+    recurrent_activation: Literal["sigmoid", "hard_sigmoid"] = field(
+        default="sigmoid", metadata={"help": "LSTM gate activation: sigmoid (fused kernels; tf.keras, Keras 3) or "
+                                             "hard_sigmoid (Keras 2.3's default, which the original ran)"})
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class BabiMemnn(_Babi):
 
     def build_model(self, cfg: MemnnConfig, meta: Mapping[str, Any]) -> nn.Module:
         return MemNN(len(meta["vocab"]) + 1, meta["story_maxlen"], meta["query_maxlen"], cfg.embedding_dim,
-                     cfg.lstm_size, cfg.dropout_rate, cfg.attention)
+                     cfg.lstm_size, cfg.dropout_rate, cfg.attention, cfg.recurrent_activation)
 
 
 class BabiRnn(_Babi):

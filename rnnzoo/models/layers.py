@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -27,6 +28,30 @@ class LSTM(nn.LSTM):
         if self.return_sequences:
             return steps
         return h[0] if h.shape[0] == 1 else torch.cat(list(h), dim=-1)
+
+
+def hard_sigmoid(x: Tensor) -> Tensor:
+    """Keras 2's hard_sigmoid: a line of slope 0.2 through (0, 0.5), clipped to [0, 1] (PyTorch's
+    F.hardsigmoid has slope 1/6)."""
+    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+class HardSigmoidLSTM(LSTM):
+    """`LSTM` with Keras 2.3's default gate activation, hard_sigmoid, in place of the sigmoid (tf.keras 2 and
+    Keras 3 use the sigmoid, as PyTorch's fused kernels do). Same parameters; one layer, one direction;
+    the steps written out, so it suits short sequences."""
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        B, T, _ = x.shape
+        xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, 4H)
+        h = c = x.new_zeros(B, self.hidden_size)  # (B, H)
+        steps = []
+        for t in range(T):
+            i, f, g, o = (xw[:, t] + F.linear(h, self.weight_hh_l0)).chunk(4, dim=1)  # (B, H) each
+            c = hard_sigmoid(f) * c + hard_sigmoid(i) * g.tanh()  # (B, H)
+            h = hard_sigmoid(o) * c.tanh()  # (B, H)
+            steps.append(h)
+        return torch.stack(steps, dim=1) if self.return_sequences else h  # (B, T, H) or (B, H)
 
 
 class TimeDistributed(nn.Module):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, HardSigmoidLSTM, Tap, init_like_keras
 
 
 class MemNN(nn.Module):
     def __init__(self, vocab_size: int, story_maxlen: int, query_maxlen: int, embedding_dim: int = 64,
-                 lstm_size: int = 32, dropout_rate: float = 0.3, attention: str = "question") -> None:
+                 lstm_size: int = 32, dropout_rate: float = 0.3, attention: str = "question",
+                 recurrent_activation: str = "sigmoid") -> None:
         super().__init__()
         if attention not in ("question", "memory"):
             raise ValueError(f"attention must be 'question' or 'memory', got {attention!r}")
@@ -29,7 +30,10 @@ class MemNN(nn.Module):
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
         self.dropout = Dropout(dropout_rate)
         self.dot, self.add, self.permute, self.concat = Tap(), Tap(), Tap(), Tap()
-        self.lstm = LSTM(story_maxlen + embedding_dim, lstm_size)
+        if recurrent_activation not in ("sigmoid", "hard_sigmoid"):
+            raise ValueError(f"recurrent_activation must be 'sigmoid' or 'hard_sigmoid', got {recurrent_activation!r}")
+        lstm = LSTM if recurrent_activation == "sigmoid" else HardSigmoidLSTM
+        self.lstm = lstm(story_maxlen + embedding_dim, lstm_size)
         self.answer = nn.Linear(lstm_size, vocab_size)
         init_like_keras(self)
 
