@@ -203,6 +203,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    if args.batches < 1 or args.warmup < 0 or args.warmup_seconds < 0:
+        raise UsageError(f"need --batches >= 1, --warmup >= 0 and --warmup-seconds >= 0, got {args.batches}, "
+                         f"{args.warmup} and {args.warmup_seconds}")
     import torch
 
     from rnnzoo.bench import run_bench

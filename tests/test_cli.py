@@ -55,6 +55,16 @@ def test_summary_prints_the_seed_table_shapes(capsys) -> None:
     (["data", "verify", "nope"], "unknown dataset"),
     (["data", "add", "babi", "/no/such/file"], "no file at"),
     (["train", "babi_memnn", "--device", "tpu", "--quiet"], "unknown device"),
+    # impossible settings are refused before any data is read (these datasets are not in the test cache)
+    (["train", "babi_memnn", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "babi_memnn", "--dropout-rate", "1.5"], "--dropout-rate is a dropout rate"),
+    (["train", "imdb_lstm", "--lr", "-0.1"], "--lr must be positive"),
+    (["train", "imdb_lstm", "--lr", "fast"], "invalid float value"),
+    (["train", "babi_memnn", "--optimizer", "lbfgs"], "unknown optimizer"),
+    (["train", "babi_rnn", "--task", "qa21"], "--task must be qa1 to qa20"),
+    (["train", "conv_lstm", "--validation-split", "1"], "--validation-split must be between 0 and 1"),
+    (["train", "conv_lstm", "--filters", "0"], "--filters must be at least 1"),
+    (["bench", "babi_memnn", "--batches", "0"], "need --batches >= 1"),
 ])
 def test_user_mistakes_are_one_line_errors(capsys, argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv)

@@ -32,6 +32,11 @@ class BabiData(TrainSettings):
     story_questions: int = field(
         default=5, metadata={"help": "questions per generated story, two sentences before each (bAbI QA1 has 5)"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.task not in babi.TASKS:
+            raise UsageError(f"--task must be qa1 to qa20, got {self.task!r}")
+
 
 @dataclass(frozen=True)
 class MemnnConfig(BabiData):

@@ -37,6 +37,31 @@ class TrainSettings:
         default=None, metadata={"help": "clip the gradient norm (RNN gradients can explode); off as in the originals"}
     )
 
+    def __post_init__(self) -> None:
+        """Reject impossible settings up front, before any data is read, with the option's name."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, option = getattr(self, f.name), "--" + f.name.replace("_", "-")
+            allowed = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else ()
+            if allowed and value not in allowed:
+                raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            # counts and sizes are >= 1, except those whose default 0 means "off" or "all" (and offsets)
+            least = 0 if f.default == 0 or f.name in ("index_from", "test_start") else 1
+            if isinstance(value, int) and value < least:
+                raise UsageError(f"{option} must be at least {least}, got {value}")
+            if f.name.endswith("rate") and not 0 <= value < 1:
+                raise UsageError(f"{option} is a dropout rate: 0 <= rate < 1, got {value}")
+            if f.name in ("lr", "clip_norm") and value <= 0:
+                raise UsageError(f"{option} must be positive, got {value}")
+            if f.name == "validation_split" and not 0 < value < 1:
+                raise UsageError(f"{option} must be between 0 and 1, got {value}")
+            if f.name.endswith("momentum") and not 0 <= value <= 1:
+                raise UsageError(f"{option} must be between 0 and 1, got {value}")
+        if self.optimizer not in KERAS_OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
+
 
 # Keras' defaults, so that a faithful config trains as the original did (PyTorch's differ: RMSprop alpha
 # 0.99 vs Keras rho 0.9, Adadelta rho 0.9 vs 0.95, eps 1e-8/1e-6 vs 1e-7).
@@ -166,7 +191,12 @@ def _parser_for(annotation: Any) -> tuple[typing.Callable[[str], Any], list[str]
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
         inner, choices = _parser_for(next(a for a in args if a is not type(None)))
-        return (lambda text: None if text.lower() in ("", "none") else inner(text)), choices
+
+        def optional(text: str) -> Any:
+            return None if text.lower() in ("", "none") else inner(text)
+
+        optional.__name__ = getattr(inner, "__name__", "value")  # argparse names it in "invalid float value"
+        return optional, choices
     if origin is typing.Literal:
         return str, [str(a) for a in args]
     if annotation is bool:
