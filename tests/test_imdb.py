@@ -378,3 +378,17 @@ def test_real_reviews_vectorize(real_data: Path) -> None:
     assert len(data.meta["vocab"]) == 20_000 - 3 - 1 and data.meta["vocab"][:3] == ["the", "and", "a"]
     x = data.test.inputs[0]
     assert ((x == 1).sum(1) <= 1).all()  # the start token, where the review fits into 80 words
+
+
+def test_conv1d_on_sequences_equals_torch_conv1d() -> None:
+    import torch
+
+    from rnnzoo.models.imdb import Conv1D
+
+    torch.manual_seed(0)
+    conv = Conv1D(6, 4, 3).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)  # (B, T, C)
+    y = conv(x)
+    reference = torch.nn.functional.conv1d(x.transpose(1, 2), conv.weight, conv.bias).transpose(1, 2)
+    assert y.shape == (2, 7, 4) and torch.allclose(y, reference)
+    assert torch.autograd.gradcheck(conv, (x,))
