@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # The conv_lstm GPU check, as one script for a borrowed GPU machine (no network; run from the repo root):
-# train the full (faithful) preset until DEADLINE seconds, score the best checkpoint on the test movies,
-# draw the rollout of movie 1004 and score the 8-frame rollout on 200 test movies, then bench on the GPU.
+# train the full (faithful) preset until DEADLINE seconds (Ctrl-C: a checkpoint is saved), score the best
+# checkpoint on the test movies, draw the rollout of movie 1004 and score the 8-frame rollout on 200 test
+# movies, then bench on the GPU. Work happens in WORK; the 8 files worth keeping are copied to the top of
+# OUT (the device tool returns at most 8 files): metrics.jsonl, the log, the best checkpoint, evaluate.json,
+# predict.txt, the PNG and GIF, bench.json.
 #     OUT=/tmp/out bash benchmarks/gpu_conv_lstm.sh            # DEVICE=cuda DEADLINE=400 by default
-#     OUT=/tmp/out DEVICE=cpu DEADLINE=20 EXTRA="--preset tiny" bash benchmarks/gpu_conv_lstm.sh  # a dry run
+#     OUT=/tmp/out DEVICE=cpu DEADLINE=20 EXTRA="--preset tiny" WHICH=10 FRAMES=3 AHEAD=3 \
+#         bash benchmarks/gpu_conv_lstm.sh  # a dry run on a tiny model
 set -u
 DEVICE=${DEVICE:-cuda}
 DEADLINE=${DEADLINE:-400}
 EXTRA=${EXTRA:-}
 PY=${PYTHON:-python3}
-export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} RNNZOO_HOME=$OUT/home RNNZOO_RUNS=$OUT/runs
-(nvidia-smi --query-gpu=name,memory.total --format=csv || true) > "$OUT/gpu.txt" 2>&1
-$PY -c "import torch; print('torch', torch.__version__)" | tee "$OUT/torch.txt"
+WORK=${WORK:-$(mktemp -d)}
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} RNNZOO_HOME=$WORK/home RNNZOO_RUNS=$WORK/runs
+(nvidia-smi --query-gpu=name,memory.total --format=csv || true) > "$WORK/gpu.txt" 2>&1
 $PY benchmarks/train_all.py --device "$DEVICE" --jobs "conv_lstm:0${EXTRA:+:$EXTRA}" --deadline "$DEADLINE" \
-    --runs "$OUT/runs" --out "$OUT/train.json" > "$OUT/train_all.txt" 2>&1
-RUN=$(ls -d "$OUT"/runs/conv_lstm/*/ | head -n 1)
-$PY -m rnnzoo evaluate "$RUN" --device "$DEVICE" --json > "$OUT/evaluate.json" 2>> "$OUT/errors.txt"
-$PY -m rnnzoo predict "$RUN" --which 1004 --frames 7 --ahead 8 --test-movies 200 --out "$OUT/pictures" \
-    > "$OUT/predict.txt" 2>> "$OUT/errors.txt"
-$PY -m rnnzoo bench conv_lstm $EXTRA --device "$DEVICE" --json > "$OUT/bench.json" 2>> "$OUT/errors.txt"
-rm -f "$RUN"/checkpoints/last.pt
-cat "$OUT/train_all.txt" "$OUT/evaluate.json" "$OUT/predict.txt" "$OUT/bench.json" "$OUT/errors.txt"
+    --runs "$WORK/runs" --out "$WORK/train.json" > "$WORK/train_all.txt" 2>&1
+RUN=$(ls -d "$WORK"/runs/conv_lstm/*/ | head -n 1)
+cp "$RUN/metrics.jsonl" "$RUN/checkpoints/best.pt" "$OUT/"
+{ cat "$WORK/gpu.txt"; cat "$WORK"/runs/logs/*.log; cat "$WORK/train_all.txt"; } > "$OUT/train.log"
+$PY -m rnnzoo evaluate "$RUN" --device "$DEVICE" --json > "$OUT/evaluate.json" 2>&1
+$PY -m rnnzoo predict "$RUN" --which "${WHICH:-1004}" --frames "${FRAMES:-7}" --ahead "${AHEAD:-8}" --test-movies 200 --out "$OUT" \
+    > "$OUT/predict.txt" 2>&1
+$PY -m rnnzoo bench conv_lstm $EXTRA --device "$DEVICE" --json > "$OUT/bench.json" 2>&1
+cat "$OUT/evaluate.json" "$OUT/predict.txt" "$OUT/bench.json"
