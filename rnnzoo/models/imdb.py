@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, dropout_mask, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, dropout_mask, init_like_keras, lstm_steps
 
 Regularization = Literal["fused", "recurrent_dropout"]
 
@@ -75,16 +75,8 @@ class RecurrentDropoutLSTM(nn.LSTM):
                               dropout_mask((B, H), self.recurrent_dropout_rate, x))
 
     def step_loop(self, x: Tensor, input_mask: Tensor, hidden_mask: Tensor) -> Tensor:
-        """The LSTM cell written out, gates fused as in nn.LSTM (order i, f, g, o)."""
-        B, T, _ = x.shape
-        xw = F.linear(x * input_mask, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, 4H)
-        h = c = x.new_zeros(B, self.hidden_size)  # (B, H)
-        for t in range(T):
-            gates = xw[:, t] + F.linear(h * hidden_mask, self.weight_hh_l0)  # (B, 4H)
-            i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each
-            c = f.sigmoid() * c + i.sigmoid() * g.tanh()  # (B, H)
-            h = o.sigmoid() * c.tanh()  # (B, H)
-        return h
+        """The LSTM cell written out with the two masks, fixed across time steps; (B, H)."""
+        return lstm_steps(self, x, input_mask=input_mask, hidden_mask=hidden_mask)
 
 
 class WeightDropLSTM(nn.LSTM):

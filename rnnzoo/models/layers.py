@@ -8,6 +8,7 @@ returns, so a model's forward() reads like the original's layer table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,22 +37,35 @@ def hard_sigmoid(x: Tensor) -> Tensor:
     return (0.2 * x + 0.5).clamp(0.0, 1.0)
 
 
+def lstm_steps(lstm: nn.LSTM, x: Tensor, gate: Callable[[Tensor], Tensor] = torch.sigmoid,
+               input_mask: Tensor | None = None, hidden_mask: Tensor | None = None,
+               return_sequences: bool = False) -> Tensor:
+    """One batch-first LSTM layer (`lstm`'s parameters) written out step by step, gates fused as in
+    nn.LSTM (order i, f, g, o): for what the fused kernels cannot run, another gate activation or dropout
+    masks held fixed across the time steps (Keras' dropout and recurrent_dropout)."""
+    B, T, _ = x.shape
+    if input_mask is not None:
+        x = x * input_mask
+    xw = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)  # (B, T, 4H)
+    h = c = x.new_zeros(B, lstm.hidden_size)  # (B, H)
+    steps = []
+    for t in range(T):
+        recurrent = h if hidden_mask is None else h * hidden_mask
+        i, f, g, o = (xw[:, t] + F.linear(recurrent, lstm.weight_hh_l0)).chunk(4, dim=1)  # (B, H) each
+        c = gate(f) * c + gate(i) * g.tanh()  # (B, H)
+        h = gate(o) * c.tanh()  # (B, H)
+        if return_sequences:
+            steps.append(h)
+    return torch.stack(steps, dim=1) if return_sequences else h  # (B, T, H) or (B, H)
+
+
 class HardSigmoidLSTM(LSTM):
     """`LSTM` with Keras 2.3's default gate activation, hard_sigmoid, in place of the sigmoid (tf.keras 2 and
     Keras 3 use the sigmoid, as PyTorch's fused kernels do). Same parameters; one layer, one direction;
-    the steps written out, so it suits short sequences."""
+    the steps written out (`lstm_steps`), so it suits short sequences."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        B, T, _ = x.shape
-        xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, 4H)
-        h = c = x.new_zeros(B, self.hidden_size)  # (B, H)
-        steps = []
-        for t in range(T):
-            i, f, g, o = (xw[:, t] + F.linear(h, self.weight_hh_l0)).chunk(4, dim=1)  # (B, H) each
-            c = hard_sigmoid(f) * c + hard_sigmoid(i) * g.tanh()  # (B, H)
-            h = hard_sigmoid(o) * c.tanh()  # (B, H)
-            steps.append(h)
-        return torch.stack(steps, dim=1) if self.return_sequences else h  # (B, T, H) or (B, H)
+        return lstm_steps(self, x, hard_sigmoid, return_sequences=self.return_sequences)
 
 
 class TimeDistributed(nn.Module):
