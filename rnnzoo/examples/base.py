@@ -47,8 +47,9 @@ class TrainSettings:
                 raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            # counts and sizes are >= 1, except those whose default 0 means "off" or "all" (and offsets)
-            least = 0 if f.default == 0 or f.name in ("index_from", "test_start") else 1
+            # counts and sizes are >= 1, except where a field says otherwise ("min" in its metadata) or its
+            # default 0 means "off" or "all"
+            least = f.metadata.get("min", 0 if f.default == 0 else 1)
             if isinstance(value, int) and value < least:
                 raise UsageError(f"{option} must be at least {least}, got {value}")
             if f.name.endswith("rate") and not 0 <= value < 1:

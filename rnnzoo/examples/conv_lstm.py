@@ -40,7 +40,8 @@ class ConvLstmConfig(TrainSettings):
     train_movies: int = field(
         default=1000, metadata={"help": "the first N movies train, less validation_split held out (original: 1000)"})
     test_start: int = field(
-        default=1000, metadata={"help": "movies from this one on are the test set (the original's 1000..1199)"})
+        default=1000, metadata={"help": "movies from this one on are the test set (the original's 1000..1199)",
+                                "min": 0})
     frames: int = field(default=15, metadata={"help": "frames per movie (the original's n_frames)"})
     size: int = field(default=40, metadata={"help": "frame height and width (the original's 40x40 crop)"})
     data_seed: int = field(default=0, metadata={"help": "seed of the movie generator (the same movies for any --seed)"})

@@ -49,7 +49,8 @@ class ImdbData(TrainSettings):
     maxlen: int = field(default=100, metadata={"help": "words per review: the last maxlen are kept, shorter ones "
                                                        "padded in front (Keras' pad_sequences)"})
     index_from: int = field(default=imdb.INDEX_FROM, metadata={
-        "help": "a word of rank r gets index r + index_from; 0 pads, 1 starts, 2 is out of vocabulary (Keras')"})
+        "help": "a word of rank r gets index r + index_from; 0 pads, 1 starts, 2 is out of vocabulary (Keras')",
+        "min": 0})
     embedding_dim: int = field(default=128, metadata={"help": "word vector size (the originals')"})
     train_reviews: int = field(default=0, metadata={
         "help": "if > 0, use only this many of the 25,000 training reviews (quick runs); 0: all"})
