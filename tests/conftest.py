@@ -40,7 +40,7 @@ def real_data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_data(real_data_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Use the real datasets of ../shared/data as the offline mirror; skip when they are absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"the real datasets are not at {SHARED_DATA} (they come with the project's shared/ folder)")
+        pytest.skip(reason=f"the real datasets are not at {SHARED_DATA} (they come with the project's shared/ folder)")
     monkeypatch.setenv("RNNZOO_HOME", str(real_data_home))
     monkeypatch.setenv("RNNZOO_MIRROR", str(SHARED_DATA))
     return SHARED_DATA

@@ -430,5 +430,5 @@ def test_babi_checksums_load() -> None:
 
 def test_real_babi_archive_verifies() -> None:
     if not BABI.exists():
-        pytest.skip(f"the bAbI archive is not at {BABI} (only present on the shared development machine)")
+        pytest.skip(reason=f"the bAbI archive is not at {BABI} (only present on the shared development machine)")
     cache.verify_file(Resource(BABI.name, members=cache.load_checksums("babi.sha256")), BABI)
