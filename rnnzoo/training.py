@@ -29,6 +29,7 @@ from tqdm import tqdm
 from rnnzoo.errors import UsageError
 from rnnzoo.examples import get_example
 from rnnzoo.examples.base import Data, Example, Split
+from rnnzoo.files import write_atomically
 
 CHECKPOINT_FORMAT = 1
 
@@ -85,10 +86,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -459,7 +457,5 @@ def plot_metrics(history: list[dict[str, Any]], path: Path, metric: str) -> None
         ax.set_title(name)
         ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)

@@ -157,7 +157,7 @@ def test_ranked_reviews_are_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     files = {imdb.ARCHIVE: archive, imdb.WORD_INDEX: index_file}
     monkeypatch.setattr(imdb, "require", lambda ds, name: files[name])
     first = imdb.load_ranked()
-    assert imdb.cache_path().is_file() and not list(imdb.cache_path().parent.glob("*.tmp"))
+    assert imdb.cache_path().is_file() and not list(imdb.cache_path().parent.glob("*.tmp*"))
     assert f"normaliser{imdb.NORMALISER_VERSION}" in imdb.cache_path().name
 
     def no_reading(*args: object) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnzoo.data.cache import DataError, Dataset, Resource, dataset_dir, iter_members, require
+from rnnzoo.files import write_atomically
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 WORD_INDEX = "imdb_word_index.json"
@@ -236,15 +236,12 @@ _FIELDS = ("ranks", "offsets", "labels", "ratings", "ids")
 
 
 def _save(path: Path, splits: dict[str, RankedReviews]) -> None:
-    """Write atomically (tmp + rename): an interrupted run leaves no half-written cache behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """Write atomically: an interrupted run leaves no half-written cache behind."""
+    arrays = {f"{s}_{k}": getattr(r, k) for s, r in splits.items() for k in _FIELDS}
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{f"{s}_{k}": getattr(r, k) for s, r in splits.items() for k in _FIELDS})
-        os.replace(tmp, path)
+        write_atomically(path, lambda tmp: np.savez(tmp, **arrays))
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache still works: the archive is read again next time
+        pass  # a read-only cache still works: the archive is read again next time
 
 
 def _load(path: Path) -> dict[str, RankedReviews] | None:

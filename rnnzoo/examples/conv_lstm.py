@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 from rnnzoo.data.movies import generate_movies
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
+from rnnzoo.files import write_atomically
 from rnnzoo.models.conv_lstm import ConvLSTMNet
 
 SCORES = ("model_bce", "base_bce", "model_iou", "base_iou")
@@ -261,10 +261,8 @@ def draw_grid(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, i
     axes[1][0].set_ylabel("predicted", fontsize=9)
     fig.suptitle(f"movie {which}: frames 1-{given} given, {given + 1}-{n} predicted one at a time", fontsize=9)
     fig.tight_layout(h_pad=1.2)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def draw_gif(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, scale: int = 4) -> None:
@@ -283,6 +281,5 @@ def draw_gif(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, sc
         label = f"frame {k + 1}: " + ("given" if k < given else "true | predicted")
         ImageDraw.Draw(canvas).text((2, 1), label, fill=0)
         pictures.append(canvas)
-    tmp = path.with_name(path.stem + ".tmp.gif")
-    pictures[0].save(tmp, save_all=True, append_images=pictures[1:], duration=400, loop=0)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: pictures[0].save(tmp, save_all=True, append_images=pictures[1:],
+                                                       duration=400, loop=0))

@@ -1,0 +1,22 @@
+"""Writing run files so that an interruption never leaves a half-written one behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp)` on a temporary sibling of `path`, then rename it over `path` in one step: a crash
+    mid-write leaves the previous file (or none), never a truncated one. The temporary name holds the
+    process id (two processes may write the same cache file) and keeps the suffix, since writers such as
+    matplotlib and Pillow pick the format from it. On failure the temporary file is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
