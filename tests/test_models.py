@@ -116,3 +116,28 @@ def test_memnn_recurrent_activation_option() -> None:
     assert isinstance(model.lstm, HardSigmoidLSTM)
     story, question = torch.randint(1, 22, (2, 68)), torch.randint(1, 22, (2, 4))
     assert model(story, question).shape == (2, 22)
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_kept_grad_embedding_trains_exactly_like_nn_embedding(set_to_none: bool) -> None:
+    from rnnzoo.models.layers import KeptGradEmbedding
+
+    torch.manual_seed(0)
+    kept, plain = KeptGradEmbedding(50, 4), torch.nn.Embedding(50, 4)
+    plain.load_state_dict(kept.state_dict())
+    optimizers = [torch.optim.Adam(m.parameters(), lr=0.1) for m in (kept, plain)]
+    for step in range(6):
+        batches = [torch.randint(0, 50 if step % 2 else 10, (3, 7)) for _ in range(1 + step % 2)]
+        grads = []
+        for module, optimizer in zip((kept, plain), optimizers):
+            optimizer.zero_grad(set_to_none=set_to_none)
+            for idx in batches:  # one or two lookups per step: their gradients add up
+                (module(idx) ** 2).sum().backward()
+            grads.append(module.weight.grad.clone())
+            optimizer.step()
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-6)
+        torch.testing.assert_close(kept.weight, plain.weight, rtol=0, atol=1e-6)
+    assert len(kept._rows) <= 2 and sum(len(r) for r in kept._rows) <= 50
+    with torch.no_grad():  # evaluation takes the plain path and leaves the gradient alone
+        kept(torch.tensor([[1, 2]]))
+    assert kept.weight.grad is not None

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, dropout_mask, init_like_keras, lstm_steps
+from rnnzoo.models.layers import LSTM, Dropout, KeptGradEmbedding, Tap, dropout_mask, init_like_keras, lstm_steps
 
 Regularization = Literal["fused", "recurrent_dropout"]
 
@@ -114,7 +114,7 @@ class ImdbLSTM(nn.Module):
     def __init__(self, num_words: int, embedding_dim: int = 128, lstm_size: int = 128, dropout_rate: float = 0.2,
                  recurrent_dropout_rate: float = 0.2, regularization: Regularization = "fused") -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num_words, embedding_dim)
+        self.embedding = KeptGradEmbedding(num_words, embedding_dim)
         if regularization == "fused":
             self.lstm: nn.LSTM = WeightDropLSTM(embedding_dim, lstm_size, dropout_rate, recurrent_dropout_rate)
         elif regularization == "recurrent_dropout":
@@ -159,7 +159,7 @@ class ImdbCnnLSTM(nn.Module):
     def __init__(self, num_words: int, embedding_dim: int = 128, dropout_rate: float = 0.25, filters: int = 64,
                  kernel_size: int = 5, pool_size: int = 4, lstm_size: int = 70) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num_words, embedding_dim)
+        self.embedding = KeptGradEmbedding(num_words, embedding_dim)
         self.dropout = Dropout(dropout_rate)
         self.conv1d = Conv1D(embedding_dim, filters, kernel_size)
         self.max_pooling = MaxPooling1D(pool_size)
@@ -187,7 +187,7 @@ class ImdbBidirectionalLSTM(nn.Module):
     def __init__(self, num_words: int, embedding_dim: int = 128, lstm_size: int = 64, dropout_rate: float = 0.5
                  ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num_words, embedding_dim)
+        self.embedding = KeptGradEmbedding(num_words, embedding_dim)
         self.bidirectional_lstm = LSTM(embedding_dim, lstm_size, bidirectional=True)
         self.dropout = Dropout(dropout_rate)
         self.dense = nn.Linear(2 * lstm_size, 1)

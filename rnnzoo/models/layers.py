@@ -113,6 +113,63 @@ class Dropout(nn.Dropout):
         return x * dropout_mask(x.shape, self.p, x)
 
 
+class KeptGradEmbedding(nn.Embedding):
+    """nn.Embedding for a large table whose weight gradient lives in a buffer kept from step to step.
+
+    nn.Embedding's backward allocates and zero-fills a dense (num_embeddings, dim) gradient every step
+    (10 MB for IMDB's 20000 x 128 table, about 1.5 ms a step on our CPU) to add a batch's few thousand
+    rows into it. Here the backward clears only the rows the previous batch touched and adds the new ones.
+    The gradient, and so the optimizer's (dense) update, is exactly nn.Embedding's.
+
+    The gradient is set on `weight.grad` directly rather than passed through autograd, which would copy a
+    buffer that we keep. So under DistributedDataParallel, whose all-reduce hooks wait for autograd's
+    gradient, it falls back to nn.Embedding's backward."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__(num_embeddings, embedding_dim)
+        self._grad: Tensor | None = None  # the kept gradient buffer, while it is weight.grad
+        self._rows: list[Tensor] = []  # indices whose rows of the buffer are nonzero
+
+    def forward(self, indices: Tensor) -> Tensor:  # type: ignore[override]
+        if not (torch.is_grad_enabled() and self.weight.requires_grad) or torch.distributed.is_initialized():
+            return super().forward(indices)
+        return _KeptGradLookup.apply(indices, self.weight, self)
+
+    @torch.no_grad()
+    def add_grad(self, indices: Tensor, grad_rows: Tensor) -> None:
+        weight = self.weight
+        if weight.grad is not None and weight.grad is not self._grad:  # someone else's gradient: add to it
+            weight.grad.index_add_(0, indices, grad_rows)
+            return
+        buf = self._grad
+        if buf is None or buf.shape != weight.shape or buf.device != weight.device or buf.dtype != weight.dtype:
+            buf, self._rows = torch.zeros_like(weight), []
+        elif weight.grad is None:  # a new step: clear what the last one added
+            for rows in self._rows:
+                buf.index_fill_(0, rows, 0.0)
+            self._rows = []
+        buf.index_add_(0, indices, grad_rows)
+        self._rows.append(indices)
+        if sum(len(r) for r in self._rows) > len(buf):  # e.g. zero_grad(set_to_none=False) never clears them
+            self._rows = [torch.cat(self._rows).unique()]
+        self._grad = weight.grad = buf
+
+
+class _KeptGradLookup(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, indices: Tensor, weight: Tensor,  # type: ignore[override]
+                module: KeptGradEmbedding) -> Tensor:
+        ctx.save_for_backward(indices)
+        ctx.module = module  # type: ignore[attr-defined]
+        return F.embedding(indices, weight)  # the gradient for `weight` goes to weight.grad in backward
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[None, ...]:  # type: ignore[override]
+        (indices,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        ctx.module.add_grad(indices.reshape(-1), grad.reshape(-1, grad.shape[-1]))  # type: ignore[attr-defined]
+        return None, None, None
+
+
 class Tap(nn.Identity):
     """Names a functional step of forward() (a dot product, a concatenation) so that `rnnzoo summary`
     lists its output shape like a Keras layer. It computes nothing."""
