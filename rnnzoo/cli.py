@@ -34,7 +34,8 @@ def _example_subcommands(sub: argparse._SubParsersAction, command: str, help_tex
     for name, example in EXAMPLES.items():
         p = per_example.add_parser(name, help=example.title, description=f"{command} {name}: {example.title}")
         p.add_argument("--preset", default="faithful", choices=list(example.presets),
-                       help="named settings: faithful (the original's, default), small/tiny for quick runs")
+                       help=f"named settings: {', '.join(example.presets)}; faithful (the original's) is the "
+                            "default, small and tiny are quick runs, the others are measured in the README")
         add_options(p)
         add_config_arguments(p, example)
 

@@ -174,6 +174,9 @@ class BabiMemnn(_Babi):
         "small": {"generated_stories": 5000, "story_questions": 2, "epochs": 40, "attention": "memory",
                   "optimizer": "adam", "lr": 0.005},
         "tiny": {"generated_stories": 30, "epochs": 2, "embedding_dim": 8, "lstm_size": 6, "batch_size": 8},
+        # What reaches the original's ~98% on QA1-10k where the faithful settings stop near 93% (README,
+        # Results): twice the rmsprop step, a 64-unit LSTM and 300 epochs.
+        "tuned": {"lr": 0.002, "lstm_size": 64, "epochs": 300},
     }
 
     def build_model(self, cfg: MemnnConfig, meta: Mapping[str, Any]) -> nn.Module:
