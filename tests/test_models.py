@@ -142,3 +142,18 @@ def test_kept_grad_embedding_trains_exactly_like_nn_embedding(set_to_none: bool)
     with torch.no_grad():  # evaluation takes the plain path and leaves the gradient alone
         kept(torch.tensor([[1, 2]]))
     assert kept.weight.grad is not None
+
+
+def test_time_major_embedding_is_nn_embedding_in_the_lstm_layout() -> None:
+    from rnnzoo.models.layers import TimeMajorEmbedding
+
+    torch.manual_seed(0)
+    tm, plain = TimeMajorEmbedding(9, 5), torch.nn.Embedding(9, 5)
+    plain.load_state_dict(tm.state_dict())
+    idx = torch.randint(0, 9, (3, 7))
+    out = tm(idx)
+    assert out.shape == (3, 7, 5) and out.transpose(0, 1).is_contiguous()  # stored (T, B, D)
+    torch.testing.assert_close(out, plain(idx), rtol=0, atol=0)
+    out.pow(2).sum().backward()
+    plain(idx).pow(2).sum().backward()
+    torch.testing.assert_close(tm.weight.grad, plain.weight.grad)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, init_like_keras
+from rnnzoo.models.layers import LSTM, Dropout, Tap, TimeMajorEmbedding, init_like_keras
 
 
 class BabiRNN(nn.Module):
@@ -18,7 +18,7 @@ class BabiRNN(nn.Module):
         super().__init__()
         if query_hidden != embedding_dim:
             raise ValueError("query_hidden must equal embedding_dim: the question code is added to the story")
-        self.story_enc = nn.Embedding(vocab_size, embedding_dim)
+        self.story_enc = TimeMajorEmbedding(vocab_size, embedding_dim)  # the story LSTM's layout, no copies
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
         self.dropout = Dropout(dropout_rate)
         self.question_lstm = LSTM(embedding_dim, query_hidden)
@@ -29,7 +29,7 @@ class BabiRNN(nn.Module):
 
     def forward(self, story: Tensor, question: Tensor) -> Tensor:
         B, S = story.shape
-        s = self.dropout(self.story_enc(story))  # (B, S, 50)
+        s = self.dropout(self.story_enc(story))  # (B, S, 50), time-major in memory as the LSTM reads it
         q = self.dropout(self.question_enc(question))  # (B, Q, 50)
         q = self.question_lstm(q)  # (B, 50)
         q = self.repeat(q.unsqueeze(1).expand(B, S, q.shape[-1]))  # (B, S, 50)
