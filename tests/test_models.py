@@ -157,3 +157,15 @@ def test_time_major_embedding_is_nn_embedding_in_the_lstm_layout() -> None:
     out.pow(2).sum().backward()
     plain(idx).pow(2).sum().backward()
     torch.testing.assert_close(tm.weight.grad, plain.weight.grad)
+
+
+def test_kept_grad_embedding_leaves_the_gradient_to_autograd_under_ddp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DDP all-reduces the gradient that autograd hands it, in place: a kept buffer would then hold rows
+    that another process's batch touched, which this process never clears."""
+    from rnnzoo.models.layers import KeptGradEmbedding
+
+    emb = KeptGradEmbedding(20, 3)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    emb(torch.tensor([[1, 2, 2]])).sum().backward()
+    assert emb._grad is None and emb.weight.grad is not None  # nn.Embedding's own gradient
+    assert emb.weight.grad[2].tolist() == [2.0, 2.0, 2.0] and emb.weight.grad[0].abs().sum() == 0

@@ -136,8 +136,9 @@ class KeptGradEmbedding(nn.Embedding):
     The gradient, and so the optimizer's (dense) update, is exactly nn.Embedding's.
 
     The gradient is set on `weight.grad` directly rather than passed through autograd, which would copy a
-    buffer that we keep. So under DistributedDataParallel, whose all-reduce hooks wait for autograd's
-    gradient, it falls back to nn.Embedding's backward."""
+    buffer that we keep. Under DistributedDataParallel, which all-reduces `weight.grad` in place, the
+    buffer would then hold rows that another process's batch touched and this one never clears, so
+    there it falls back to nn.Embedding's backward."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
         super().__init__(num_embeddings, embedding_dim)
