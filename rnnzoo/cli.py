@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> None:
     for name, example in EXAMPLES.items():
         cfg = example.config()
-        print(f"{name:<26} {example.title}  [epochs {cfg.epochs}, batch {cfg.batch_size}, {cfg.optimizer}]")
+        presets = ", ".join(p for p in example.presets if p != "faithful")
+        print(f"{name:<26} {example.title}  [epochs {cfg.epochs}, batch {cfg.batch_size}, {cfg.optimizer}"
+              f"{'; --preset ' + presets if presets else ''}]")
 
 
 def _config(example: Example, args: argparse.Namespace):

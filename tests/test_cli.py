@@ -23,6 +23,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_list_names_every_example(capsys) -> None:
     code, out, _ = run(capsys, "list")
     assert code == 0 and all(name in out for name in EXAMPLES)
+    memnn = next(line for line in out.splitlines() if line.startswith("babi_memnn "))
+    assert "--preset small, tiny, tuned" in memnn  # where to find the settings that reach 98%
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "babi_memnn", "--help"],
