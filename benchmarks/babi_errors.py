@@ -27,11 +27,10 @@ def main() -> None:
     task, size = run.config.task, run.config.size
     if run.example.name != "babi_memnn" or task != "qa1" or run.config.generated_stories:
         raise SystemExit(f"{args.run}: this analysis is for babi_memnn runs on the real QA1 task")
-    _, test = babi.load_task(task, size, run.config.only_supporting)
-    word_idx = {w: i + 1 for i, w in enumerate(run.meta["vocab"])}
-    s, q, a = babi.vectorize_stories(test, word_idx, run.meta["story_maxlen"], run.meta["query_maxlen"])
+    split = run.example.load_data(run.config, seed=0).test  # vectorized as in training, in file order
     with torch.no_grad():
-        wrong = run.model(torch.from_numpy(s), torch.from_numpy(q)).argmax(-1).numpy() != a
+        wrong = (run.model(*split.inputs).argmax(-1) != split.target).numpy()
+    _, test = babi.load_task(task, size, run.config.only_supporting)  # the same questions, as words
     print(f"{run.path}: {task}-{size} test accuracy {1 - wrong.mean():.4f}, {wrong.sum()} errors")
     errors: Counter[str] = Counter()
     totals: Counter[str] = Counter()
