@@ -392,3 +392,28 @@ def test_conv1d_on_sequences_equals_torch_conv1d() -> None:
     reference = torch.nn.functional.conv1d(x.transpose(1, 2), conv.weight, conv.bias).transpose(1, 2)
     assert y.shape == (2, 7, 4) and torch.allclose(y, reference)
     assert torch.autograd.gradcheck(conv, (x,))
+
+
+def test_cnn_lstm_pools_like_keras_and_relu_after_pooling_changes_nothing() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from rnnzoo.models.imdb import ImdbCnnLSTM
+
+    torch.manual_seed(0)
+    model = ImdbCnnLSTM(50, embedding_dim=6, filters=4, lstm_size=3).double().eval()  # eval: no dropout
+    tokens = torch.randint(0, 50, (3, 21))
+
+    def reference(tokens: torch.Tensor) -> torch.Tensor:  # the Keras order: ReLU in the conv, then pooling
+        x = model.embedding(tokens).transpose(1, 2)  # (B, C, T)
+        x = F.max_pool1d(F.relu(F.conv1d(x, model.conv1d.weight, model.conv1d.bias)), 4)  # (B, 4, 4)
+        return model.dense(model.lstm(x.transpose(1, 2))).squeeze(-1)
+
+    grads = []
+    for forward in (model, reference):
+        model.zero_grad()
+        out = forward(tokens)
+        out.sum().backward()
+        grads.append([out.detach()] + [p.grad.clone() for p in model.parameters()])
+    for ours, theirs in zip(*grads, strict=True):
+        assert torch.allclose(ours, theirs, atol=1e-12)

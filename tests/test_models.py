@@ -89,6 +89,21 @@ def test_dropout_mask_drops_p_and_scales_the_rest(p: float) -> None:
         assert (lanes - p).abs().max() < 0.01
 
 
+def test_inplace_dropout_is_dropout_written_over_its_input() -> None:
+    from rnnzoo.models.layers import Dropout
+
+    x = torch.randn(6, 7, 8, dtype=torch.float64, requires_grad=True)
+    results = []
+    for inplace in (False, True):
+        torch.manual_seed(0)
+        y = Dropout(0.25, inplace=inplace)(x * 1.0)  # `x * 1.0`: a fresh tensor that nothing else reads
+        (y * torch.arange(8.0, dtype=torch.float64)).sum().backward()
+        results.append((y.detach(), x.grad.clone()))
+        x.grad = None
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert (results[1][0] == 0).any()
+
+
 def test_hard_sigmoid_lstm_is_keras_2_cell() -> None:
     from rnnzoo.models.layers import HardSigmoidLSTM, hard_sigmoid
 

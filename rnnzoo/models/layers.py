@@ -108,12 +108,14 @@ def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
 
 class Dropout(nn.Dropout):
     """nn.Dropout (inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p)) with the faster
-    mask of `dropout_mask`."""
+    mask of `dropout_mask`. With inplace=True, as nn.Dropout, it overwrites its input: for a tensor that
+    nothing else reads, such as a fresh embedding lookup, that spares writing a second copy."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        return x * dropout_mask(x.shape, self.p, x)
+        mask = dropout_mask(x.shape, self.p, x)
+        return x.mul_(mask) if self.inplace else x * mask
 
 
 class TimeMajorEmbedding(nn.Embedding):
