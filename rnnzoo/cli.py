@@ -40,8 +40,21 @@ def _example_subcommands(sub: argparse._SubParsersAction, command: str, help_tex
         add_config_arguments(p, example)
 
 
+def _count(least: int):
+    """An argparse type: an integer of at least `least`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="seed for initialization, shuffling, the validation split")
+    p.add_argument("--seed", type=_count(0), default=0, help="seed for initialization, shuffling, the validation split")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     p.add_argument("--run-dir", type=Path, help="folder for this run (default runs/<example>/<time>-s<seed>)")
@@ -55,7 +68,7 @@ def _bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-seconds", type=float, default=10.0,
                    help="... and at least this long (default 10: a CPU process starts slower than it runs)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=_count(1), help="torch CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -116,15 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.add_parser("list", help="each dataset's files: missing, present or corrupt, and where")
     for action, text in (("fetch", "download what is missing or corrupt (mirrors first)"),
                          ("verify", "check the cached files against their checksums")):
-        dsub.add_parser(action, help=text).add_argument("dataset", metavar="DATASET")
-    q = dsub.add_parser("add", help="import a file you already have (verified, then copied into the cache)")
-    q.add_argument("dataset", metavar="DATASET")
-    q.add_argument("path", type=Path)
+        dsub.add_parser(action, help=text, description=text).add_argument(
+            "dataset", metavar="DATASET", help="babi, imdb or mnist")
+    text = "import a file you already have (verified, then copied into the cache)"
+    q = dsub.add_parser("add", help=text, description=text)
+    q.add_argument("dataset", metavar="DATASET", help="babi, imdb or mnist")
+    q.add_argument("path", type=Path, metavar="PATH", help="the file, e.g. a downloaded archive")
 
-    p = sub.add_parser("demo", help="offline demo: a memory network learns generated bAbI-style stories")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--epochs", type=int, help="override the demo's epochs")
+    text = "offline demo: a memory network learns generated bAbI-style stories, then answers new questions"
+    p = sub.add_parser("demo", help=text, description=text)
+    p.add_argument("--seed", type=_count(0), default=0, help="seed for the stories, initialization and shuffling")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--epochs", type=_count(1), help="override the demo's epochs (default 40)")
     return parser
 
 
@@ -158,7 +174,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(summary_table(model, inputs, example.summary_dynamic_axes))
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int:
     from rnnzoo.training import find_run, load_checkpoint, train
 
     example = get_example(args.example)
@@ -167,13 +183,18 @@ def cmd_train(args: argparse.Namespace) -> None:
         resume = find_run(args.resume)
         state = load_checkpoint(resume / "checkpoints" / "last.pt")
         overrides = config_overrides(args)
-        if set(overrides) - {"epochs"}:
-            raise UsageError("--resume continues a run with its own settings; only --epochs may change")
+        changed = ["--" + name.replace("_", "-") for name in sorted(set(overrides) - {"epochs"})]
+        changed += [option for option, given in (("--preset", args.preset != "faithful"), ("--seed", args.seed != 0),
+                                                  ("--run-dir", args.run_dir is not None)) if given]
+        if changed:
+            raise UsageError("--resume continues a run with its own settings; only --epochs may change "
+                             f"(given: {', '.join(changed)})")
         cfg = example.config_from_dict({**state["config"], **overrides})
     else:
         cfg = _config(example, args)
-    train(example, cfg, seed=args.seed, device=args.device, run_dir=args.run_dir, resume=resume,
-          progress=not args.quiet, test=not args.no_test, command=shlex.join(["rnnzoo", *sys.argv[1:]]))
+    result = train(example, cfg, seed=args.seed, device=args.device, run_dir=args.run_dir, resume=resume,
+                   progress=not args.quiet, test=not args.no_test, command=shlex.join(["rnnzoo", *sys.argv[1:]]))
+    return 130 if result.stopped else 0  # Ctrl-C: the shell's code for an interrupt, so `train && ...` stops
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -187,12 +208,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     data = run.example.load_data(run.config, run.checkpoint["seed"])
     split = data.test if args.split == "test" else data.val
     result = evaluate(run.model, run.example, split, run.config.batch_size, device)
-    report = {"run": str(run.path), "checkpoint": args.checkpoint, "epoch": run.checkpoint["epoch"],
+    given_file = Path(args.run).is_file()  # a checkpoint file given as RUN is the one evaluated
+    checkpoint = Path(args.run).name if given_file else args.checkpoint
+    report = {"run": str(run.path), "checkpoint": checkpoint, "epoch": run.checkpoint["epoch"],
               "split": args.split, "examples": len(split), **result}
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{run.example.name} {run.path} ({args.checkpoint} checkpoint, epoch {report['epoch']}), "
+        print(f"{run.example.name} {run.path} ({args.run if given_file else args.checkpoint + ' checkpoint'}, "
+              f"epoch {report['epoch']}), "
               f"{args.split} split of {len(split):,} examples:")
         print("  " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
 
@@ -258,20 +282,34 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"added {cache.add(ds, args.path)}")
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def cmd_demo(args: argparse.Namespace) -> int:
     from rnnzoo.demo import run_demo
 
-    run_demo(seed=args.seed, device=args.device, epochs=args.epochs)
+    accuracy = run_demo(seed=args.seed, device=args.device, epochs=args.epochs)
+    return 130 if accuracy is None else 0  # None: stopped with Ctrl-C
 
 
 COMMANDS = {"list": cmd_list, "summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate,
             "predict": cmd_predict, "bench": cmd_bench, "data": cmd_data, "demo": cmd_demo}
 
 
+def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the subcommand that `args` chose (e.g. `train babi_memnn`), to report with its usage."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen not in (subs[0].choices if subs else {}):
+            return parser
+        parser = subs[0].choices[chosen]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a misspelled option: show the usage of the subcommand it was given to, not the top level's
+        _innermost_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        COMMANDS[args.command](args)
+        return COMMANDS[args.command](args) or 0
     except (UsageError, DataError) as exc:
         print(f"rnnzoo: error: {exc}", file=sys.stderr)
         return 2

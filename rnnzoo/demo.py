@@ -14,15 +14,18 @@ from rnnzoo.examples.babi import BabiMemnn
 from rnnzoo.training import load_run, train
 
 
-def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> float:
+def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> float | None:
+    """Train, test and answer; returns the test accuracy, or None when stopped with Ctrl-C."""
     example = get_example("babi_memnn")
     assert isinstance(example, BabiMemnn)
-    overrides = {"epochs": epochs} if epochs else {}
+    overrides = {"epochs": epochs} if epochs is not None else {}
     cfg = example.config("small", **overrides)
     print(f"Training babi_memnn on {cfg.generated_stories} generated stories "
           f"({cfg.generated_stories * cfg.story_questions} questions like 'Where is Mary?'), {cfg.epochs} epochs, "
           "no download needed.\n")
     result = train(example, cfg, seed=seed, device=device, command="rnnzoo demo")
+    if result.stopped:
+        return None
     accuracy = result.test["accuracy"] if result.test else float("nan")
     print(f"\ntest accuracy on new generated stories: {accuracy:.1%}\n")
 

@@ -127,8 +127,9 @@ def new_run_dir(example: str, seed: int) -> Path:
 def find_run(spec: str) -> Path:
     """A run folder from a path (run folder or checkpoint file) or an example name (its latest run)."""
     path = Path(spec)
-    if path.is_file() and path.suffix == ".pt":
-        return path.parent.parent
+    if path.is_file() and path.suffix == ".pt":  # runs/<example>/<id>/checkpoints/x.pt, or a copy elsewhere
+        run = path.parent.parent
+        return run if (run / "config.json").is_file() else path.parent
     for folder in (path, runs_root() / spec):
         if (folder / "config.json").is_file():
             return folder
@@ -318,6 +319,9 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
         if state["example"] != example.name:
             raise UsageError(f"{resume} is a run of {state['example']}, not {example.name}")
         epochs = cfg.epochs
+        if state["epoch"] >= epochs:
+            raise UsageError(f"{resume} has already trained {state['epoch']} epochs; to train on, give --epochs "
+                             f"more than {state['epoch']}")
         cfg = example.config_from_dict({**state["config"], "epochs": epochs})
         seed, run_dir = state["seed"], resume
     elif run_dir is None:
@@ -326,11 +330,19 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             holder = [str(run_dir)]
             dist.broadcast_object_list(holder, src=0)
             run_dir = Path(holder[0])
+    elif proc.main and ((run_dir / "config.json").exists() or (run_dir / "checkpoints").exists()):
+        raise UsageError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
+                         "another --run-dir")
     assert run_dir is not None
+    if proc.main:
+        check_writable(run_dir / "checkpoints")  # before the data is read, not after an epoch's work
 
     torch.manual_seed(seed)
     if data is None:
         data = example.load_data(cfg, seed)
+    if len(data.train) < proc.world or len(data.val) < 1:
+        raise UsageError(f"too few examples: {len(data.train)} to train on and {len(data.val)} to validate on "
+                         "after the validation split; use more data")
     model = example.build_model(cfg, data.meta).to(proc.device)
     optimizer = example.make_optimizer(cfg, model.parameters())
     history: list[dict[str, Any]] = []
@@ -420,6 +432,17 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
         say(f"test (best epoch {best['epoch']} on validation): "
             + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items()))
     return result
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and write a file in it, or stop with a UsageError that names the folder."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write the run folder {folder}: {exc.strerror or exc}") from None
 
 
 def format_record(record: dict[str, Any]) -> str:

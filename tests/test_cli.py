@@ -67,6 +67,14 @@ def test_summary_prints_the_seed_table_shapes(capsys) -> None:
     (["train", "conv_lstm", "--validation-split", "1"], "--validation-split must be between 0 and 1"),
     (["train", "conv_lstm", "--filters", "0"], "--filters must be at least 1"),
     (["bench", "babi_memnn", "--batches", "0"], "need --batches >= 1"),
+    (["bench", "babi_memnn", "--threads", "-1"], "must be at least 1"),
+    (["train", "babi_memnn", "--seed", "-1"], "must be at least 0"),
+    (["demo", "--epochs", "0"], "must be at least 1"),
+    (["train", "babi_memnn", "--lr", "nan"], "--lr must be a finite number"),
+    (["train", "conv_lstm", "--kernel-size", "2"], "--kernel-size must be odd"),
+    # a misspelled option is reported with the usage of the subcommand it was given to
+    (["train", "babi_memnn", "--learning-rate", "0.1"], "usage: rnnzoo train babi_memnn"),
+    (["train", "babi_memnn", "--preset", "tiny", "--generated-stories", "1", "--quiet"], "too few examples"),
 ])
 def test_user_mistakes_are_one_line_errors(capsys, argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv)
@@ -105,6 +113,34 @@ def test_resume_refuses_changed_settings(capsys, tmp_path: Path) -> None:
     assert code == 2 and "only --epochs" in err
 
 
+def test_a_run_folder_is_never_mixed_with_another_run(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    code, _, err = run(capsys, "train", "babi_rnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"))  # finished: 2 of 2 epochs
+    assert code == 2 and "already trained 2 epochs" in err
+    code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--epochs", "4", "--seed", "5")
+    assert code == 2 and "only --epochs may change (given: --seed)" in err
+
+
+def test_a_run_folder_that_cannot_be_written_is_a_clear_error(capsys, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir",
+                       str(tmp_path / "file" / "run"))
+    assert code == 2 and "cannot write the run folder" in err and "Traceback" not in err
+
+
+def test_ctrl_c_in_training_exits_with_130(capsys, monkeypatch, tmp_path: Path) -> None:
+    import rnnzoo.training
+
+    def stopped_run(*args, **kwargs):  # what train() returns after Ctrl-C (tested in test_training.py)
+        return rnnzoo.training.TrainResult(tmp_path, [], None, None, None, True)
+
+    monkeypatch.setattr(rnnzoo.training, "train", stopped_run)
+    code, _, _ = run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet")
+    assert code == 130  # so that `rnnzoo train ... && rnnzoo evaluate ...` stops there
+
+
 def test_bench_reports_throughput_and_flops(capsys) -> None:
     code, out, _ = run(capsys, "bench", "babi_memnn", "--preset", "tiny", "--batches", "2", "--warmup-seconds", "0",
                        "--json")
@@ -124,3 +160,10 @@ def test_data_add_imports_the_real_archive(capsys, real_data: Path, tmp_path: Pa
     assert code == 0, err
     code, out, _ = run(capsys, "data", "verify", "babi")
     assert code == 0 and "present" in out
+
+
+def test_a_cache_folder_that_cannot_be_written_is_a_clear_error(capsys, monkeypatch, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "file"))
+    code, _, err = run(capsys, "data", "fetch", "mnist")
+    assert code == 2 and "cannot create the cache folder" in err and "RNNZOO_HOME" in err

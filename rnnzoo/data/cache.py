@@ -166,8 +166,9 @@ def read_member(archive: Path, member: str) -> bytes:
     wanted = _norm(member)
     for _, data in _members(Path(archive), lambda name: name == wanted):
         return data
-    raise DataError(f"{archive} has no member {member!r}: it is incomplete or another version of the file; "
-                    "delete it and fetch it again")
+    raise DataError(f"{archive} has no member {member!r}. If the file came from a mirror or `rnnzoo data add`, "
+                    "that copy may lack it (the shared bAbI copy has no en-10k QA3 training file: try --size 1k); "
+                    "otherwise it is incomplete or another version of the file: delete it and fetch it again")
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -323,7 +324,7 @@ def add(ds: Dataset, source: Path) -> Path:
                             "its name and content match none of them")
     target = dataset_dir(ds) / res.filename
     partial = _sibling(target, ".incomplete")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_cache_dir(target.parent)
     with _locked(target):
         try:
             shutil.copyfile(source, partial)
@@ -412,11 +413,19 @@ def _describe(e: Exception) -> str:
     return (str(e) or type(e).__name__).replace("\n", "\n    ")
 
 
+def make_cache_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the cache folder {folder}: {exc.strerror or exc}; set RNNZOO_HOME to a "
+                        "folder you can write") from None
+
+
 def _download(ds: Dataset, res: Resource, progress: bool) -> Path:
     """Get `res` from the first source that yields a verified copy and move it into the cache."""
     target = dataset_dir(ds) / res.filename
     partial = _sibling(target, ".incomplete")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_cache_dir(target.parent)
     failures = []
     with _locked(target) as waited:
         if waited and state(ds, res)[0] == "present":

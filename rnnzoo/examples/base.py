@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -47,6 +48,8 @@ class TrainSettings:
                 raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
+            if not math.isfinite(value):
+                raise UsageError(f"{option} must be a finite number, got {value}")
             # counts and sizes are >= 1, except where a field says otherwise ("min" in its metadata) or its
             # default 0 means "off" or "all"
             least = f.metadata.get("min", 0 if f.default == 0 else 1)

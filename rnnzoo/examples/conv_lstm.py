@@ -54,6 +54,11 @@ class ConvLstmConfig(TrainSettings):
         default="same", metadata={"help": "Conv3D time padding: same (the original's; frame t also sees frame "
                                           "t+1's state) or causal (frames t-2..t only)"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kernel_size % 2 != 1:
+            raise UsageError(f"--kernel-size must be odd ('same' padding keeps the frame size), got {self.kernel_size}")
+
 
 class ConvLstm(Example):
     name = "conv_lstm"
@@ -154,15 +159,19 @@ class ConvLstm(Example):
                                      **{k: float(test[k].mean()) for k in SCORES}}
 
         folder = args.out or args.run_dir
-        folder.mkdir(parents=True, exist_ok=True)
         # Both rows start with the frames the model was given; then true frames over predicted ones.
         # The true (clean) frame k, 1-based, is target k - 2.
         inputs = noisy[which, :given, :, :, 0]
         true = np.concatenate([inputs, shifted[which, given - 1:given - 1 + ahead, :, :, 0]])
         predicted = np.concatenate([inputs, scores["predicted"][0, :, :, :, 0].numpy()])
         png, gif = folder / f"conv_lstm_movie{which}.png", folder / f"conv_lstm_movie{which}.gif"
-        draw_grid(png, true, predicted, given, report["model"]["iou"], which)
-        draw_gif(gif, true, predicted, given)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            draw_grid(png, true, predicted, given, report["model"]["iou"], which)
+            draw_gif(gif, true, predicted, given)
+        except OSError as exc:
+            raise UsageError(f"cannot write the pictures to {folder}: {exc.strerror or exc}; give another --out"
+                             ) from None
         report["png"], report["gif"] = str(png), str(gif)
 
         if args.json:
