@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("list", help="the examples and their datasets")
+    text = "the examples: task, data and named presets"
+    sub.add_parser("list", help=text, description=text)
     _example_subcommands(sub, "summary", "print a Keras-style table of layers, output shapes and parameters",
                          "rnnzoo summary babi_rnn", lambda p: None)
     _example_subcommands(sub, "train", "train an example (faithful defaults; override any setting)",
@@ -86,21 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     _example_subcommands(sub, "bench", "training throughput on synthetic inputs (samples/s, FLOPs/sample)",
                          "rnnzoo bench babi_memnn --json", _bench_options)
 
-    p = sub.add_parser("evaluate", help="loss and accuracy of a trained run on its test (or validation) split",
+    text = "loss and accuracy of a trained run on its test (or validation) split"
+    p = sub.add_parser("evaluate", help=text, description=text,
                        epilog="example:\n  rnnzoo evaluate runs/babi_memnn/20261127-101500-s0",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="best (on validation, the default) or last (the latest epoch, or where Ctrl-C stopped)")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="the split to score (default test)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("predict", help="answer new inputs with a trained run",
+    text = "answer new inputs with a trained run"
+    p = sub.add_parser("predict", help=text, description=text + "; each example reads the options of its group",
                        epilog="examples:\n  " + "\n  ".join(
                            f"rnnzoo predict {e.name} {e.predict_options}" for e in EXAMPLES.values()
                            if e.predict_options), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="best (on validation, the default) or last")
     g = p.add_argument_group("bAbI (babi_memnn, babi_rnn)")
     g.add_argument("--story", help="the story, sentences ending with '.'")
     g.add_argument("--question", help="the question, e.g. 'Where is Mary?'")
