@@ -153,7 +153,8 @@ class MaxPooling1D(nn.MaxPool1d):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T), a view: channels-last in memory
-        y = F.max_pool2d(image, (1, self.kernel_size))  # (B, C, 1, T // pool), channels-last
+        y = F.max_pool2d(image, (1, self.kernel_size), (1, self.stride), (0, self.padding), (1, self.dilation),
+                         self.ceil_mode)  # (B, C, 1, T // pool), channels-last
         return y.squeeze(2).transpose(1, 2)  # (B, T // pool, C)
 
 
