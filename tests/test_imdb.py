@@ -417,3 +417,15 @@ def test_cnn_lstm_pools_like_keras_and_relu_after_pooling_changes_nothing() -> N
         grads.append([out.detach()] + [p.grad.clone() for p in model.parameters()])
     for ours, theirs in zip(*grads, strict=True):
         assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_max_pooling_1d_on_sequences_equals_torch_max_pool1d() -> None:
+    import torch
+
+    from rnnzoo.models.imdb import MaxPooling1D
+
+    x = torch.randn(3, 23, 5)  # (B, T, C)
+    for options in ({"kernel_size": 4}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                    {"kernel_size": 4, "ceil_mode": True}):
+        reference = torch.nn.MaxPool1d(**options)(x.transpose(1, 2)).transpose(1, 2)
+        assert torch.equal(MaxPooling1D(**options)(x), reference)
