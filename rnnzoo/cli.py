@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--show", type=Path, help="write the 28x28 input(s) as the model saw them to this PNG")
     g = p.add_argument_group("moving squares (conv_lstm)")
     g.add_argument("--which", type=int, help="index of the generated movie to continue")
-    g.add_argument("--frames", type=int, default=7, help="frames fed to the model (default 7)")
-    g.add_argument("--ahead", type=int, default=8, help="frames predicted one at a time (default 8)")
+    g.add_argument("--frames", type=int, help="frames fed to the model (default 7; for shorter movies, half)")
+    g.add_argument("--ahead", type=int, help="frames predicted one at a time (default 8, or as many as the movie has)")
     g.add_argument("--out", type=Path, help="folder for the pictures (default: the run folder)")
     g.add_argument("--test-movies", type=int, default=0,
                    help="also score the rollout over the first N test movies against the copy-last-frame baseline")
@@ -230,8 +230,21 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from rnnzoo.training import load_run
 
     run = load_run(args.run, args.checkpoint)
+    for dest, (family, examples) in PREDICT_OPTIONS.items():  # an option of another example's group
+        if getattr(args, dest) is not None and run.example.name not in examples:
+            raise UsageError(f"--{dest.replace('_', '-')} is for {family} runs; {args.run} is a {run.example.name} "
+                             f"run (see: rnnzoo predict --help)")
     args.run_dir = run.path
     run.example.predict(run.model, run.config, run.meta, args, sys.stdout)
+
+
+_BABI, _IMDB = ("babi_memnn", "babi_rnn"), ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
+PREDICT_OPTIONS = {  # predict's options that belong to one group of examples (those with no default)
+    **{dest: ("bAbI", _BABI) for dest in ("story", "question")},
+    **{dest: ("IMDB", _IMDB) for dest in ("text", "file", "column")},
+    **{dest: ("MNIST", ("mnist_hierarchical_rnn",)) for dest in ("image", "show")},
+    **{dest: ("conv_lstm", ("conv_lstm",)) for dest in ("which", "frames", "ahead", "out")},
+}
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -167,3 +167,19 @@ def test_a_cache_folder_that_cannot_be_written_is_a_clear_error(capsys, monkeypa
     monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "file"))
     code, _, err = run(capsys, "data", "fetch", "mnist")
     assert code == 2 and "cannot create the cache folder" in err and "RNNZOO_HOME" in err
+
+
+def test_predict_refuses_options_of_another_example(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--text", "A fine film.")
+    assert code == 2 and "--text is for IMDB runs" in err
+
+
+def test_conv_lstm_predict_defaults_fit_the_runs_movies(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "conv_lstm", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    frames = json.loads((tmp_path / "r" / "config.json").read_text())["config"]["frames"]
+    assert frames < 15  # the original's 7 given + 8 predicted would not fit
+    code, out, err = run(capsys, "predict", str(tmp_path / "r"), "--json")
+    report = json.loads(out)
+    assert code == 0, err
+    assert len(report["predicted_frames"]) == min(8, frames + 1 - min(7, max(2, frames // 2)))

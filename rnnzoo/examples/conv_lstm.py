@@ -129,7 +129,9 @@ class ConvLstm(Example):
         if not 0 <= which < n_movies:
             raise UsageError(f"no movie {which}: this run's generator makes movies 0..{n_movies - 1} (test movies "
                              f"{test_start}..{n_movies - 1}; the original shows 1004)")
-        given, ahead = args.frames, args.ahead
+        # the original's 7 given and 8 predicted for its 15 frames; shorter movies (small presets) get fewer
+        given = args.frames if args.frames is not None else min(7, max(2, T // 2))
+        ahead = args.ahead if args.ahead is not None else min(8, T + 1 - given)
         if given < 2 or ahead < 1 or given + ahead > T + 1:
             raise UsageError(f"--frames {given} --ahead {ahead}: need --frames >= 2, --ahead >= 1 and frames + ahead "
                              f"<= {T + 1} (movies of {T} frames, whose targets reach frame {T + 1})")
