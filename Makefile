@@ -1,5 +1,5 @@
 # Two set-up commands: `make demo` (the offline demo) and `make test` (lint + the test suite).
-# Each creates .venv on first use and installs the project into it (CPU PyTorch, pinned).
+# Each creates .venv on first use and installs the project into it (PyTorch pinned to 2.13.0).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
