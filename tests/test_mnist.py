@@ -310,3 +310,10 @@ def test_predict_end_to_end_with_a_tiny_model(tmp_path: Path, capsys: pytest.Cap
     assert sum(p for _, p in result["top3"]) <= 1 + 1e-6
     assert main(["predict", str(run.run_dir)]) == 2
     assert "--image" in capsys.readouterr().err
+
+
+def test_preview_takes_the_format_of_its_suffix(tmp_path: Path) -> None:
+    digit = np.zeros((28, 28))
+    for name, image_format in (("seen.jpg", "JPEG"), ("seen.png", "PNG"), ("seen.preview", "PNG")):
+        with Image.open(mnist.save_preview([digit], tmp_path / name)) as sheet:
+            assert sheet.format == image_format and sheet.size == (28 * 8, 28 * 8)

@@ -233,7 +233,8 @@ def prepare_image(path: Path) -> np.ndarray:
 
 
 def save_preview(images: list[np.ndarray], path: Path, zoom: int = 8, gap: int = 4) -> Path:
-    """Write the 28x28 inputs side by side, each pixel a zoom x zoom square, as a grey PNG."""
+    """Write the 28x28 inputs side by side, each pixel a zoom x zoom square, as a grey image in the format
+    that the file's suffix names (.png, .jpg, ...; PNG when Pillow knows no such suffix)."""
     from PIL import Image
 
     tiles = [np.kron(np.clip(img, 0, 1), np.ones((zoom, zoom))) for img in images]
@@ -246,7 +247,8 @@ def save_preview(images: list[np.ndarray], path: Path, zoom: int = 8, gap: int =
         x += t.shape[1] + gap
     path = Path(path)
     try:
-        Image.fromarray(np.round(sheet * 255).astype(np.uint8)).save(path, format="PNG")
+        image_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+        Image.fromarray(np.round(sheet * 255).astype(np.uint8)).save(path, format=image_format)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e}") from None
     return path
