@@ -92,7 +92,11 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load tensors and plain data only (weights_only=True: loading never runs code)."""
     if not path.is_file():
-        raise UsageError(f"no checkpoint at {path}")
+        hint = ""
+        if path.name == "best.pt" and (path.parent / "last.pt").is_file():  # stopped before an epoch ended
+            hint = ("; the run has no finished epoch yet: use --checkpoint last, or continue it with "
+                    f"rnnzoo train EXAMPLE --resume {path.parent.parent}")
+        raise UsageError(f"no checkpoint at {path}{hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file

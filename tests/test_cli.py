@@ -183,3 +183,10 @@ def test_conv_lstm_predict_defaults_fit_the_runs_movies(capsys, tmp_path: Path) 
     report = json.loads(out)
     assert code == 0, err
     assert len(report["predicted_frames"]) == min(8, frames + 1 - min(7, max(2, frames // 2)))
+
+
+def test_a_run_without_a_finished_epoch_points_to_its_last_checkpoint(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    (tmp_path / "r" / "checkpoints" / "best.pt").unlink()  # as after Ctrl-C in the first epoch
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "r"))
+    assert code == 2 and "--checkpoint last" in err and "--resume" in err
