@@ -334,16 +334,22 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             holder = [str(run_dir)]
             dist.broadcast_object_list(holder, src=0)
             run_dir = Path(holder[0])
-    elif proc.main and ((run_dir / "config.json").exists() or (run_dir / "checkpoints").exists()):
+    elif proc.main and ((run_dir / "config.json").exists() or any((run_dir / "checkpoints").glob("*.pt"))):
         raise UsageError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
                          "another --run-dir")
     assert run_dir is not None
+    created = not run_dir.exists()
     if proc.main:
-        check_writable(run_dir / "checkpoints")  # before the data is read, not after an epoch's work
+        check_writable(run_dir)  # before the data is read, not after an epoch's work
 
     torch.manual_seed(seed)
     if data is None:
-        data = example.load_data(cfg, seed)
+        try:
+            data = example.load_data(cfg, seed)
+        except BaseException:  # leave no empty run folder behind
+            if created and proc.main and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            raise
     if len(data.train) < proc.world or len(data.val) < 1:
         raise UsageError(f"too few examples: {len(data.train)} to train on and {len(data.val)} to validate on "
                          "after the validation split; use more data")

@@ -190,3 +190,19 @@ def test_a_run_without_a_finished_epoch_points_to_its_last_checkpoint(capsys, tm
     (tmp_path / "r" / "checkpoints" / "best.pt").unlink()  # as after Ctrl-C in the first epoch
     code, _, err = run(capsys, "evaluate", str(tmp_path / "r"))
     assert code == 2 and "--checkpoint last" in err and "--resume" in err
+
+
+def test_a_failed_data_load_leaves_no_run_folder_behind(capsys, monkeypatch, tmp_path: Path) -> None:
+    from rnnzoo.data.cache import DataError
+    from rnnzoo.examples import get_example
+
+    def no_data(*args, **kwargs):
+        raise DataError("no network")
+
+    monkeypatch.setattr(type(get_example("babi_memnn")), "load_data", no_data)
+    monkeypatch.setenv("RNNZOO_RUNS", str(tmp_path / "runs"))
+    code, _, err = run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet")
+    assert code == 2 and "no network" in err
+    assert not list((tmp_path / "runs").glob("babi_memnn/*"))
+    code, _, _ = run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and not (tmp_path / "r").exists()
