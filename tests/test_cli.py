@@ -206,3 +206,10 @@ def test_a_failed_data_load_leaves_no_run_folder_behind(capsys, monkeypatch, tmp
     assert not list((tmp_path / "runs").glob("babi_memnn/*"))
     code, _, _ = run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
     assert code == 2 and not (tmp_path / "r").exists()
+
+
+def test_the_rnnzoo_script_runs_the_command_line(capsys, monkeypatch) -> None:
+    from rnnzoo.__main__ import run as script
+
+    monkeypatch.setattr("sys.argv", ["rnnzoo", "list"])
+    assert script() == 0 and "babi_memnn" in capsys.readouterr().out
