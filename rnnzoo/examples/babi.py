@@ -40,8 +40,9 @@ class BabiData(TrainSettings):
 
 @dataclass(frozen=True)
 class MemnnConfig(BabiData):
-    epochs: int = 120  # the original's
-    optimizer: str = "rmsprop"
+    epochs: int = field(default=120, metadata={"help": "passes over the training stories (the original's 120)"})
+    optimizer: str = field(default="rmsprop", metadata={
+        "help": "adam | rmsprop | adadelta | sgd, with Keras' defaults (the original's rmsprop)"})
     embedding_dim: int = field(default=64, metadata={"help": "story/question embedding size"})
     lstm_size: int = field(default=32, metadata={"help": "units of the LSTM that reads the response"})
     dropout_rate: float = field(default=0.3, metadata={"help": "dropout after each embedding and the LSTM"})
@@ -56,8 +57,9 @@ class MemnnConfig(BabiData):
 @dataclass(frozen=True)
 class BabiRnnConfig(BabiData):
     task: str = field(default="qa2", metadata={"help": "bAbI task, qa1 to qa20"})
-    epochs: int = 20
-    optimizer: str = "adam"
+    epochs: int = field(default=20, metadata={"help": "passes over the training stories (the original's 20)"})
+    optimizer: str = field(default="adam", metadata={
+        "help": "adam | rmsprop | adadelta | sgd, with Keras' defaults (the original's adam)"})
     embedding_dim: int = field(default=50, metadata={"help": "word embedding size (= question LSTM size)"})
     sentence_hidden: int = field(default=50, metadata={"help": "units of the LSTM that reads the story"})
     dropout_rate: float = field(default=0.3, metadata={"help": "dropout after the embeddings and the LSTM"})

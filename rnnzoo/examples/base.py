@@ -30,7 +30,8 @@ class TrainSettings:
     optimizer: str = field(
         default="adam", metadata={"help": "adam | rmsprop | adadelta | sgd, with Keras' defaults"}
     )
-    lr: float | None = field(default=None, metadata={"help": "learning rate; empty: the optimizer's Keras default"})
+    lr: float | None = field(
+        default=None, metadata={"help": "learning rate (when not given: the optimizer's Keras default)"})
     validation_split: float = field(
         default=0.05, metadata={"help": "fraction of the training data held out to pick the best epoch"}
     )
@@ -221,10 +222,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, example: Example) -> N
     for f in dataclasses.fields(example.Config):
         convert, choices = _parser_for(hints[f.name])
         help_text = f.metadata.get("help", "")
+        metavar = None if choices is not None else "true|false" if hints[f.name] is bool else f.name.upper()
         group.add_argument(
             "--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=convert, choices=choices,
-            default=None, metavar=f.name.upper() if choices is None else None,
-            help=f"{help_text} (default: {f.default})",
+            default=None, metavar=metavar,
+            help=help_text if f.default is None else f"{help_text} (default: {f.default})",
         )
 
 
