@@ -24,6 +24,19 @@ EPILOG = """examples:
 """
 
 
+# predict's option groups: the examples that read each, and the options (those with no default) in each
+PREDICT_GROUPS = {"bAbI": ("babi_memnn", "babi_rnn"),
+                  "IMDB": ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm"),
+                  "MNIST": ("mnist_hierarchical_rnn",), "moving squares": ("conv_lstm",)}
+PREDICT_OPTIONS = {"story": "bAbI", "question": "bAbI", "text": "IMDB", "file": "IMDB", "column": "IMDB",
+                   "image": "MNIST", "show": "MNIST", "which": "moving squares", "frames": "moving squares",
+                   "ahead": "moving squares", "out": "moving squares"}
+
+
+def _group_title(family: str) -> str:
+    return f"{family} ({', '.join(PREDICT_GROUPS[family])})"
+
+
 def _example_subcommands(sub: argparse._SubParsersAction, command: str, help_text: str, usage_example: str,
                          add_options) -> None:
     """`rnnzoo COMMAND EXAMPLE [options]`, with each example's own settings in its --help."""
@@ -106,17 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="best (on validation, the default) or last")
-    g = p.add_argument_group("bAbI (babi_memnn, babi_rnn)")
+    g = p.add_argument_group(_group_title("bAbI"))
     g.add_argument("--story", help="the story, sentences ending with '.'")
     g.add_argument("--question", help="the question, e.g. 'Where is Mary?'")
-    g = p.add_argument_group("IMDB (imdb_*)")
+    g = p.add_argument_group(_group_title("IMDB"))
     g.add_argument("--text", action="append", help="a review (may be repeated)")
     g.add_argument("--file", type=Path, help="reviews: a text file with one per line, or a CSV with --column")
     g.add_argument("--column", help="the CSV column that holds the review text")
-    g = p.add_argument_group("MNIST (mnist_hierarchical_rnn)")
+    g = p.add_argument_group(_group_title("MNIST"))
     g.add_argument("--image", nargs="+", type=Path, help="image file(s) of a digit, any size or format")
     g.add_argument("--show", type=Path, help="write the 28x28 input(s) as the model saw them to this PNG")
-    g = p.add_argument_group("moving squares (conv_lstm)")
+    g = p.add_argument_group(_group_title("moving squares"))
     g.add_argument("--which", type=int, help="index of the generated movie to continue")
     g.add_argument("--frames", type=int, help="frames fed to the model (default 7; for shorter movies, half)")
     g.add_argument("--ahead", type=int, help="frames predicted one at a time (default 8, or as many as the movie has)")
@@ -230,21 +243,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from rnnzoo.training import load_run
 
     run = load_run(args.run, args.checkpoint)
-    for dest, (family, examples) in PREDICT_OPTIONS.items():  # an option of another example's group
-        if getattr(args, dest) is not None and run.example.name not in examples:
+    for dest, family in PREDICT_OPTIONS.items():  # an option of another example's group
+        if getattr(args, dest) is not None and run.example.name not in PREDICT_GROUPS[family]:
             raise UsageError(f"--{dest.replace('_', '-')} is for {family} runs; {args.run} is a {run.example.name} "
                              f"run (see: rnnzoo predict --help)")
     args.run_dir = run.path
     run.example.predict(run.model, run.config, run.meta, args, sys.stdout)
-
-
-_BABI, _IMDB = ("babi_memnn", "babi_rnn"), ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
-PREDICT_OPTIONS = {  # predict's options that belong to one group of examples (those with no default)
-    **{dest: ("bAbI", _BABI) for dest in ("story", "question")},
-    **{dest: ("IMDB", _IMDB) for dest in ("text", "file", "column")},
-    **{dest: ("MNIST", ("mnist_hierarchical_rnn",)) for dest in ("image", "show")},
-    **{dest: ("conv_lstm", ("conv_lstm",)) for dest in ("which", "frames", "ahead", "out")},
-}
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
