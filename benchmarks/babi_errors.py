@@ -16,7 +16,7 @@ from collections import Counter
 import torch
 
 from rnnzoo.data import babi
-from rnnzoo.training import load_run
+from rnnzoo.runs import load_run
 
 
 def main() -> None:

@@ -24,17 +24,12 @@ EPILOG = """examples:
 """
 
 
-# predict's option groups: the examples that read each, and the options (those with no default) in each
-PREDICT_GROUPS = {"bAbI": ("babi_memnn", "babi_rnn"),
-                  "IMDB": ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm"),
-                  "MNIST": ("mnist_hierarchical_rnn",), "moving squares": ("conv_lstm",)}
-PREDICT_OPTIONS = {"story": "bAbI", "question": "bAbI", "text": "IMDB", "file": "IMDB", "column": "IMDB",
-                   "image": "MNIST", "show": "MNIST", "which": "moving squares", "frames": "moving squares",
-                   "ahead": "moving squares", "out": "moving squares"}
-
-
-def _group_title(family: str) -> str:
-    return f"{family} ({', '.join(PREDICT_GROUPS[family])})"
+def predict_groups() -> dict[str, list[Example]]:
+    """predict's option groups (a dataset's name) and the examples that read each."""
+    groups: dict[str, list[Example]] = {}
+    for example in EXAMPLES.values():
+        groups.setdefault(example.predict_group, []).append(example)
+    return groups
 
 
 def _example_subcommands(sub: argparse._SubParsersAction, command: str, help_text: str, usage_example: str,
@@ -114,28 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     text = "answer new inputs with a trained run"
     p = sub.add_parser("predict", help=text, description=text + "; each example reads the options of its group",
                        epilog="examples:\n  " + "\n  ".join(
-                           f"rnnzoo predict {e.name} {e.predict_options}" for e in EXAMPLES.values()
-                           if e.predict_options), formatter_class=argparse.RawDescriptionHelpFormatter)
+                           f"rnnzoo predict {e.name} {e.predict_options}" for e in EXAMPLES.values()),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="best (on validation, the default) or last")
-    g = p.add_argument_group(_group_title("bAbI"))
-    g.add_argument("--story", help="the story, sentences ending with '.'")
-    g.add_argument("--question", help="the question, e.g. 'Where is Mary?'")
-    g = p.add_argument_group(_group_title("IMDB"))
-    g.add_argument("--text", action="append", help="a review (may be repeated)")
-    g.add_argument("--file", type=Path, help="reviews: a text file with one per line, or a CSV with --column")
-    g.add_argument("--column", help="the CSV column that holds the review text")
-    g = p.add_argument_group(_group_title("MNIST"))
-    g.add_argument("--image", nargs="+", type=Path, help="image file(s) of a digit, any size or format")
-    g.add_argument("--show", type=Path, help="write the 28x28 input(s) as the model saw them to this PNG")
-    g = p.add_argument_group(_group_title("moving squares"))
-    g.add_argument("--which", type=int, help="index of the generated movie to continue")
-    g.add_argument("--frames", type=int, help="frames fed to the model (default 7; for shorter movies, half)")
-    g.add_argument("--ahead", type=int, help="frames predicted one at a time (default 8, or as many as the movie has)")
-    g.add_argument("--out", type=Path, help="folder for the pictures (default: the run folder)")
-    g.add_argument("--test-movies", type=int, default=0,
-                   help="also score the rollout over the first N test movies against the copy-last-frame baseline")
+    for group, examples in predict_groups().items():
+        examples[0].add_predict_arguments(p.add_argument_group(f"{group} ({', '.join(e.name for e in examples)})"))
     p.add_argument("--json", action="store_true", help="machine-readable output where supported")
 
     p = sub.add_parser("data", help="the datasets: list, fetch, verify, add",
@@ -193,7 +173,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnzoo.training import find_run, load_checkpoint, train
+    from rnnzoo.runs import find_run
+    from rnnzoo.training import load_checkpoint, train
 
     example = get_example(args.example)
     resume = None
@@ -218,7 +199,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
-    from rnnzoo.training import evaluate, load_run, resolve_device
+    from rnnzoo.runs import load_run
+    from rnnzoo.training import evaluate, resolve_device
 
     device = resolve_device(args.device)
     run = load_run(args.run, args.checkpoint, device)
@@ -240,15 +222,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from rnnzoo.training import load_run
+    from rnnzoo.runs import load_run
 
     run = load_run(args.run, args.checkpoint)
-    for dest, family in PREDICT_OPTIONS.items():  # an option of another example's group
-        if getattr(args, dest) is not None and run.example.name not in PREDICT_GROUPS[family]:
-            raise UsageError(f"--{dest.replace('_', '-')} is for {family} runs; {args.run} is a {run.example.name} "
-                             f"run (see: rnnzoo predict --help)")
-    args.run_dir = run.path
-    run.example.predict(run.model, run.config, run.meta, args, sys.stdout)
+    for group, examples in predict_groups().items():  # an option of another example's group
+        if group == run.example.predict_group:
+            continue
+        for option in examples[0].add_predict_arguments(argparse.ArgumentParser().add_argument_group()):
+            if option.default is None and getattr(args, option.dest) is not None:
+                raise UsageError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
+                                 f"{run.example.name} run (see: rnnzoo predict --help)")
+    run.example.predict(run, args, sys.stdout)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 from rnnzoo.data import babi
 from rnnzoo.examples import get_example
 from rnnzoo.examples.babi import BabiMemnn
-from rnnzoo.training import load_run, train
+from rnnzoo.runs import load_run
+from rnnzoo.training import train
 
 
 def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> float | None:
@@ -38,7 +39,7 @@ def run_demo(seed: int = 0, device: str = "auto", epochs: int | None = None) -> 
         question_text = " ".join(question).replace(" ?", "?")
         print(f"story:    {story_text}\nquestion: {question_text}   (true answer: {answer})")
         args = argparse.Namespace(story=story_text, question=question_text)
-        example.predict(run.model, run.config, run.meta, args, sys.stdout)
+        example.predict(run, args, sys.stdout)
         print()
     print(f"Run folder: {result.run_dir}  (try: rnnzoo predict {result.run_dir} --story ... --question ...)")
     return accuracy

@@ -27,7 +27,6 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnzoo.errors import UsageError
-from rnnzoo.examples import get_example
 from rnnzoo.examples.base import Data, Example, Split
 from rnnzoo.files import write_atomically
 
@@ -106,12 +105,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside DDP / torch.compile wrappers (checkpoints hold its state_dict, no prefixes)."""
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
-
-
 # --- runs ------------------------------------------------------------------------------------------------
 
 
@@ -127,44 +120,6 @@ def new_run_dir(example: str, seed: int) -> Path:
         path = base.with_name(f"{base.name}-{n}")
     return path
 
-
-def find_run(spec: str) -> Path:
-    """A run folder from a path (run folder or checkpoint file) or an example name (its latest run)."""
-    path = Path(spec)
-    if path.is_file() and path.suffix == ".pt":  # runs/<example>/<id>/checkpoints/x.pt, or a copy elsewhere
-        run = path.parent.parent
-        return run if (run / "config.json").is_file() else path.parent
-    for folder in (path, runs_root() / spec):
-        if (folder / "config.json").is_file():
-            return folder
-        if folder.is_dir():
-            runs = sorted(folder.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
-            if runs:
-                return runs[-1].parent
-    raise UsageError(f"no run at {spec!r}: give a run folder (runs/<example>/<id>), a checkpoint file, or an "
-                     f"example name to use its latest run under {runs_root()}/")
-
-
-@dataclass
-class LoadedRun:
-    path: Path
-    example: Example
-    config: Any
-    meta: dict[str, Any]
-    model: nn.Module
-    checkpoint: dict[str, Any]
-
-
-def load_run(spec: str, which: str = "best", device: torch.device | None = None) -> LoadedRun:
-    path = find_run(spec)
-    ckpt_path = Path(spec) if Path(spec).is_file() else path / "checkpoints" / f"{which}.pt"
-    ckpt = load_checkpoint(ckpt_path)
-    example = get_example(ckpt["example"])
-    cfg = example.config_from_dict(ckpt["config"])
-    model = example.build_model(cfg, ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
-    model.to(device or torch.device("cpu")).eval()
-    return LoadedRun(path, example, cfg, ckpt["meta"], model, ckpt)
 
 
 # --- the loop --------------------------------------------------------------------------------------------
@@ -379,7 +334,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
         if proc.main:
             save_checkpoint(run_dir / "checkpoints" / f"{name}.pt", {
                 "format": CHECKPOINT_FORMAT, "example": example.name, "config": dataclasses.asdict(cfg),
-                "meta": data.meta, "seed": seed, "model": unwrap(model).state_dict(),
+                "meta": data.meta, "seed": seed, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step, "totals": totals.state(),
                 "history": history, "best": best,
                 "rng": {"torch": torch.get_rng_state(),
@@ -427,15 +382,15 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             say(format_record(record) + ("  *" if improved else ""))
     if proc.main and history:
         plot_metrics(history, run_dir / "metrics.png", example.metric)
-    result = TrainResult(run_dir, history, best["epoch"], None, unwrap(model), stopped)
+    result = TrainResult(run_dir, history, best["epoch"], None, model, stopped)
     if test and not stopped and best["epoch"] is not None:
         best_state = load_checkpoint(run_dir / "checkpoints" / "best.pt") if proc.main else None
         if proc.world > 1:
             holder = [best_state["model"] if best_state else None]
             dist.broadcast_object_list(holder, src=0)
-            unwrap(model).load_state_dict(holder[0])
+            model.load_state_dict(holder[0])
         else:
-            unwrap(model).load_state_dict(best_state["model"])
+            model.load_state_dict(best_state["model"])
         result.test = evaluate(model, example, data.test, cfg.batch_size, proc.device, proc)
         if proc.main:
             (run_dir / "test.json").write_text(json.dumps({"best_epoch": best["epoch"], **result.test}, indent=1))

@@ -19,8 +19,9 @@ from rnnzoo.data.cache import DataError
 from rnnzoo.errors import UsageError
 from rnnzoo.examples import get_example
 from rnnzoo.models.imdb import RecurrentDropoutLSTM, WeightDropLSTM
+from rnnzoo.runs import load_run
 from rnnzoo.summary import layer_rows
-from rnnzoo.training import load_run, train
+from rnnzoo.training import train
 
 IMDB_EXAMPLES = ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
 
@@ -290,7 +291,7 @@ def _predict(run_dir: Path, **options: object) -> str:
     run = load_run(str(run_dir))
     args = argparse.Namespace(**{"text": None, "file": None, "column": None, "json": False, **options})
     out = io.StringIO()
-    run.example.predict(run.model, run.config, run.meta, args, out)
+    run.example.predict(run, args, out)
     return out.getvalue()
 
 

@@ -16,7 +16,8 @@ import torch
 
 from rnnzoo.examples import EXAMPLES, get_example
 from rnnzoo.examples.babi import BabiMemnn
-from rnnzoo.training import load_checkpoint, load_run, train
+from rnnzoo.runs import load_run
+from rnnzoo.training import load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ def test_predict_answers_a_typed_story_with_attention(tmp_path: Path) -> None:
     out = io.StringIO()
     args = argparse.Namespace(story="Mary moved to the bathroom. John went to the hallway.",
                               question="Where is Mary?")
-    example.predict(run.model, run.config, run.meta, args, out)
+    example.predict(run, args, out)
     text = out.getvalue()
     assert text.startswith("answer: ") and "(p=" in text
     assert "Mary moved to the bathroom ." in text and "attention" in text

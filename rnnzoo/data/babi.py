@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -97,12 +96,10 @@ def parse_stories(lines: Iterable[str], only_supporting: bool = False, source: s
     return data
 
 
-def get_stories(lines: Iterable[str], only_supporting: bool = False, max_length: int | None = None,
-                source: str = "<input>") -> list[Story]:
+def get_stories(lines: Iterable[str], only_supporting: bool = False, source: str = "<input>") -> list[Story]:
     """Each question becomes (all story words before it, question words, answer)."""
-    flat = [([w for sentence in story for w in sentence], q, a)
+    return [([w for sentence in story for w in sentence], q, a)
             for story, q, a in parse_stories(lines, only_supporting, source)]
-    return [s for s in flat if not max_length or len(s[0]) < max_length]
 
 
 def story_ids(data: Sequence[Story]) -> np.ndarray:
@@ -122,6 +119,11 @@ def build_vocab(*datasets: Sequence[Story]) -> list[str]:
         for story, question, answer in data:
             words.update(story, question, [answer])
     return sorted(words)
+
+
+def word_index(vocab: Sequence[str]) -> dict[str, int]:
+    """{word: index} of a `build_vocab` vocabulary: word i gets index i + 1 (0 is padding)."""
+    return {w: i + 1 for i, w in enumerate(vocab)}
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
@@ -151,10 +153,10 @@ def member_path(task: str, size: str, split: str) -> str:
     return f"tasks_1-20_v1-2/{SIZES[size]}/{task}_{TASKS[task]}_{split}.txt"
 
 
-def load_task(task: str = "qa1", size: str = "10k", only_supporting: bool = False,
-              archive: Path | None = None) -> tuple[list[Story], list[Story]]:
+def load_task(task: str = "qa1", size: str = "10k", only_supporting: bool = False
+              ) -> tuple[list[Story], list[Story]]:
     """Train and test stories of one task, read from the cached (verified) archive."""
-    archive = archive or require(DATASET, ARCHIVE)
+    archive = require(DATASET, ARCHIVE)
     splits = []
     for split in ("train", "test"):
         member = member_path(task, size, split)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.babi_rnn import BabiRNN
 from rnnzoo.models.memnn import MemNN
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import LoadedRun
 
 # Sizes of the default data, so `bench` and `summary` need no download (tests check them on the real data).
 KNOWN_SHAPES = {("qa1", "10k"): (21, 68, 4), ("qa2", "10k"): (35, 552, 5)}  # words, story, question
@@ -68,7 +71,13 @@ class BabiRnnConfig(BabiData):
 class _Babi(Example):
     """Shared data handling and prediction of the two bAbI examples."""
 
+    predict_group = "bAbI"
     predict_options = '--story "Mary moved to the bathroom. John went to the hallway." --question "Where is Mary?"'
+
+    @staticmethod
+    def add_predict_arguments(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+        return [group.add_argument("--story", help="the story, sentences ending with '.'"),
+                group.add_argument("--question", help="the question, e.g. 'Where is Mary?'")]
 
     def load_data(self, cfg: Any, seed: int) -> Data:
         if cfg.generated_stories > 0:
@@ -80,7 +89,7 @@ class _Babi(Example):
         else:
             train, test = babi.load_task(cfg.task, cfg.size, cfg.only_supporting)
         vocab = babi.build_vocab(train, test)  # as the original: train + test words, sorted
-        word_idx = {w: i + 1 for i, w in enumerate(vocab)}
+        word_idx = babi.word_index(vocab)
         story_maxlen = max(len(s) for s, _, _ in train + test)
         query_maxlen = max(len(q) for _, q, _ in train + test)
         meta = {"vocab": vocab, "story_maxlen": story_maxlen, "query_maxlen": query_maxlen,
@@ -118,7 +127,7 @@ class _Babi(Example):
         if not story.strip() or not question.strip():
             raise UsageError(f"{self.name} needs both --story and --question, e.g. {self.predict_options}")
         story_words, question_words = babi.tokenize(story), babi.tokenize(question)
-        word_idx = {w: i + 1 for i, w in enumerate(meta["vocab"])}
+        word_idx = babi.word_index(meta["vocab"])
         unknown = sorted({w for w in story_words + question_words if w not in word_idx})
         if unknown:
             raise UsageError(f"unknown word(s) {', '.join(unknown)}: this model knows only "
@@ -135,34 +144,19 @@ class _Babi(Example):
         q = torch.from_numpy(babi.pad_sequences([[word_idx[w] for w in question_words]], Q))
         return s, q, story_words
 
-    def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
-                out: TextIO) -> None:
-        story, question, words = self.encode(meta, args.story or "", args.question or "", sys.stderr)
-        model.eval()
+    def predict(self, run: LoadedRun, args: argparse.Namespace, out: TextIO) -> None:
+        story, question, words = self.encode(run.meta, args.story or "", args.question or "", sys.stderr)
+        run.model.eval()
         with torch.no_grad():
-            probs = model(story, question).softmax(-1)[0]
-        vocab = ["<pad>", *meta["vocab"]]
+            probs = run.model(story, question).softmax(-1)[0]
+        vocab = ["<pad>", *run.meta["vocab"]]
         top = probs.topk(3)
         out.write(f"answer: {vocab[top.indices[0]]}  (p={top.values[0]:.3f})\n")
         out.write("top 3:  " + ", ".join(f"{vocab[i]} {p:.3f}" for p, i in zip(top.values, top.indices)) + "\n")
-        if isinstance(model, MemNN):
-            self.show_attention(model, story, question, words, out)
+        self.explain(run.model, story, question, words, out)
 
-    @staticmethod
-    def show_attention(model: MemNN, story: Tensor, question: Tensor, words: list[str], out: TextIO) -> None:
-        """Per sentence: the softmax of the match scores over the story words (averaged over the question
-        words), summed over the sentence's words."""
-        scores = model.match_scores(story, question)[0]  # (S, Q)
-        n = len(words)
-        q_used = question[0] != 0
-        weights = scores[-n:, q_used].softmax(dim=0).mean(dim=1) if n else scores[:0, 0]  # (n,)
-        out.write("attention over the story sentences:\n")
-        start = 0
-        for end in [i + 1 for i, w in enumerate(words) if w in (".", "?", "!")] + [n]:
-            if end > start:
-                bar = "#" * round(float(weights[start:end].sum()) * 40)
-                out.write(f"  {float(weights[start:end].sum()):.3f} {bar:<40} {' '.join(words[start:end])}\n")
-                start = end
+    def explain(self, model: nn.Module, story: Tensor, question: Tensor, words: list[str], out: TextIO) -> None:
+        """What the model can show of how it answered, after the answer (nothing, unless overridden)."""
 
 
 class BabiMemnn(_Babi):
@@ -184,6 +178,22 @@ class BabiMemnn(_Babi):
     def build_model(self, cfg: MemnnConfig, meta: Mapping[str, Any]) -> nn.Module:
         return MemNN(len(meta["vocab"]) + 1, meta["story_maxlen"], meta["query_maxlen"], cfg.embedding_dim,
                      cfg.lstm_size, cfg.dropout_rate, cfg.attention, cfg.recurrent_activation)
+
+    def explain(self, model: nn.Module, story: Tensor, question: Tensor, words: list[str], out: TextIO) -> None:
+        """The memory network's attention: per sentence, the softmax of the match scores over the story words
+        (averaged over the question words), summed over the sentence's words."""
+        assert isinstance(model, MemNN)
+        scores = model.match_scores(story, question)[0]  # (S, Q)
+        n = len(words)
+        q_used = question[0] != 0
+        weights = scores[-n:, q_used].softmax(dim=0).mean(dim=1) if n else scores[:0, 0]  # (n,)
+        out.write("attention over the story sentences:\n")
+        start = 0
+        for end in [i + 1 for i, w in enumerate(words) if w in (".", "?", "!")] + [n]:
+            if end > start:
+                bar = "#" * round(float(weights[start:end].sum()) * 40)
+                out.write(f"  {float(weights[start:end].sum()):.3f} {bar:<40} {' '.join(words[start:end])}\n")
+                start = end
 
 
 class BabiRnn(_Babi):

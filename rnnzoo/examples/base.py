@@ -13,12 +13,15 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import torch
 from torch import Tensor, nn
 
 from rnnzoo.errors import UsageError
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import LoadedRun
 
 
 @dataclass(frozen=True)
@@ -180,11 +183,19 @@ class Example(ABC):
         return cls(params, **kwargs)
 
     # --- prediction ---------------------------------------------------------------------------------
-    predict_options: ClassVar[str] = ""  # how to call `rnnzoo predict` for this example (shown in errors)
+    # `rnnzoo predict`'s options come in groups, one per dataset ("bAbI"): the examples that share a group
+    # read the same options, which `add_predict_arguments` adds to it.
+    predict_group: ClassVar[str]
+    predict_options: ClassVar[str]  # how to call `rnnzoo predict` for this example (shown in --help and errors)
 
-    def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
-                out: TextIO) -> None:
-        raise UsageError(f"{self.name} has no predict command")
+    @staticmethod
+    @abstractmethod
+    def add_predict_arguments(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+        """Add this example's group of `rnnzoo predict` options; return them."""
+
+    @abstractmethod
+    def predict(self, run: LoadedRun, args: argparse.Namespace, out: TextIO) -> None:
+        """Answer the inputs given in `args` with the trained `run`, writing to `out`."""
 
 
 # --- command-line overrides of a Config ------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.files import write_atomically
 from rnnzoo.models.conv_lstm import ConvLSTMNet
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import LoadedRun
 
 SCORES = ("model_bce", "base_bce", "model_iou", "base_iou")
 EPS = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in binary cross-entropy; so do the rollout scores
@@ -78,7 +81,19 @@ class ConvLstm(Example):
     }
     metric = "loss"  # binary cross-entropy per pixel, lower is better (the original reports only the loss)
     summary_dynamic_axes = (0, 1)  # batch and frames: Keras' (None, None, 40, 40, 1)
+    predict_group = "moving squares"
     predict_options = "--which 1004 --frames 7 --ahead 8"
+
+    @staticmethod
+    def add_predict_arguments(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+        return [group.add_argument("--which", type=int, help="index of the generated movie to continue"),
+                group.add_argument("--frames", type=int,
+                                   help="frames fed to the model (default 7; for shorter movies, half)"),
+                group.add_argument("--ahead", type=int,
+                                   help="frames predicted one at a time (default 8, or as many as the movie has)"),
+                group.add_argument("--out", type=Path, help="folder for the pictures (default: the run folder)"),
+                group.add_argument("--test-movies", type=int, default=0, help="also score the rollout over "
+                                   "the first N test movies against the copy-last-frame baseline")]
 
     # --- data and model -----------------------------------------------------------------------------
     def check(self, cfg: ConvLstmConfig) -> None:
@@ -121,8 +136,8 @@ class ConvLstm(Example):
         return {"iou": iou(output > 0, target > 0.5, dims=(1, 2, 3, 4)).sum()}
 
     # --- prediction ---------------------------------------------------------------------------------
-    def predict(self, model: nn.Module, cfg: ConvLstmConfig, meta: Mapping[str, Any], args: argparse.Namespace,
-                out: TextIO) -> None:
+    def predict(self, run: LoadedRun, args: argparse.Namespace, out: TextIO) -> None:
+        model, meta = run.model, run.meta
         T, n_train, n_movies = meta["frames"], meta["train_movies"], meta["movies"]
         test_start = meta.get("test_start", n_train)
         which = args.which if args.which is not None else (1004 if n_movies > 1004 else test_start)
@@ -160,7 +175,7 @@ class ConvLstm(Example):
             report["test_movies"] = {"movies": [test_start, test_start + test_movies - 1],
                                      **{k: float(test[k].mean()) for k in SCORES}}
 
-        folder = args.out or args.run_dir
+        folder = args.out or run.path
         # Both rows start with the frames the model was given; then true frames over predicted ones.
         # The true (clean) frame k, 1-based, is target k - 2.
         inputs = noisy[which, :given, :, :, 0]

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from rnnzoo.data.cache import DataError
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.imdb import ImdbBidirectionalLSTM, ImdbCnnLSTM, ImdbLSTM
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import LoadedRun
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,15 @@ SMALL = {"train_reviews": 5000, "test_reviews": 5000}
 class _Imdb(Example):
     """Data, objective and prediction shared by the three IMDB examples."""
 
+    predict_group = "IMDB"
     predict_options = '--text "A moving, beautifully acted film." --file reviews.txt [--json]'
+
+    @staticmethod
+    def add_predict_arguments(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+        return [group.add_argument("--text", action="append", help="a review (may be repeated)"),
+                group.add_argument("--file", type=Path,
+                                   help="reviews: a text file with one per line, or a CSV with --column"),
+                group.add_argument("--column", help="the CSV column that holds the review text")]
 
     # --- data ---------------------------------------------------------------------------------------------
     def load_data(self, cfg: Any, seed: int) -> Data:
@@ -160,8 +171,8 @@ class _Imdb(Example):
         return {"accuracy": ((output > 0) == (target > 0.5)).sum()}
 
     # --- prediction ---------------------------------------------------------------------------------------
-    def predict(self, model: nn.Module, cfg: Any, meta: Mapping[str, Any], args: argparse.Namespace,
-                out: TextIO) -> None:
+    def predict(self, run: LoadedRun, args: argparse.Namespace, out: TextIO) -> None:
+        model, meta = run.model, run.meta
         reviews = list(read_reviews(getattr(args, "text", None), getattr(args, "file", None),
                                     getattr(args, "column", None), self.predict_options))
         if meta.get("normaliser", imdb.NORMALISER_VERSION) != imdb.NORMALISER_VERSION:

@@ -6,7 +6,8 @@ import argparse
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from rnnzoo.data import mnist
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.hierarchical import HierarchicalRNN
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import LoadedRun
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,15 @@ class MnistHierarchicalRnn(Example):
         "small": {"generated_images": 3000, "epochs": 6, "row_hidden": 64, "column_hidden": 64},  # ~90%, offline
         "tiny": {"generated_images": 40, "epochs": 2, "row_hidden": 6, "column_hidden": 5, "batch_size": 8},
     }
+    predict_group = "MNIST"
     predict_options = "--image digit.png [more.png ...] [--show seen.png]"
+
+    @staticmethod
+    def add_predict_arguments(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+        return [group.add_argument("--image", nargs="+", type=Path,
+                                   help="image file(s) of a digit, any size or format"),
+                group.add_argument("--show", type=Path,
+                                   help="write the 28x28 input(s) as the model saw them to this PNG")]
 
     # --- data and model -----------------------------------------------------------------------------
     def load_data(self, cfg: MnistConfig, seed: int) -> Data:
@@ -74,8 +86,8 @@ class MnistHierarchicalRnn(Example):
         return (images,), torch.randint(0, meta["classes"], (batch_size,), generator=generator)
 
     # --- prediction ---------------------------------------------------------------------------------
-    def predict(self, model: nn.Module, cfg: MnistConfig, meta: Mapping[str, Any], args: argparse.Namespace,
-                out: TextIO) -> None:
+    def predict(self, run: LoadedRun, args: argparse.Namespace, out: TextIO) -> None:
+        model = run.model
         paths = getattr(args, "image", None) or []
         if not paths:
             raise UsageError(f"{self.name} needs --image with one or more image files, e.g. "
