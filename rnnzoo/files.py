@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -20,3 +21,23 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, drawing to files only (the Agg backend: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure to `path` (format from its suffix) atomically, then free it."""
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    pyplot().close(fig)

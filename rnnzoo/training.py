@@ -1,9 +1,12 @@
 """The one training loop, evaluation and checkpointing shared by every example.
 
-It gets a model, a loss and data from an example spec (`rnnzoo.examples`) and never imports a model.
-Runs live in `runs/<example>/<id>/`: config.json, command.txt, summary.txt, metrics.jsonl, metrics.png,
-checkpoints/last.pt (every epoch, and on Ctrl-C) and checkpoints/best.pt (best validation metric).
-Distributed data-parallel training runs under `torchrun`; only rank 0 writes.
+It gets a model, a loss and data from an example spec (`rnnzoo.examples`) and never imports a model. Runs
+live in `runs/<example>/<id>/` (under $RNNZOO_RUNS, default ./runs): config.json, command.txt,
+summary.txt, metrics.jsonl, metrics.png, checkpoints/last.pt (every epoch, and on Ctrl-C; under torchrun,
+where Ctrl-C stops every process at once, the end of the last epoch), checkpoints/best.pt (best validation
+metric) and test.json (the best checkpoint's test scores). Every file but metrics.jsonl, which grows a
+line an epoch, is written whole or not at all. Distributed data-parallel training runs under `torchrun`;
+only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from tqdm import tqdm
 
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split
-from rnnzoo.files import write_atomically
+from rnnzoo.files import pyplot, save_figure, write_atomically, write_text
 
 CHECKPOINT_FORMAT = 1
 
@@ -393,7 +396,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             model.load_state_dict(best_state["model"])
         result.test = evaluate(model, example, data.test, cfg.batch_size, proc.device, proc)
         if proc.main:
-            (run_dir / "test.json").write_text(json.dumps({"best_epoch": best["epoch"], **result.test}, indent=1))
+            write_text(run_dir / "test.json", json.dumps({"best_epoch": best["epoch"], **result.test}, indent=1))
         say(f"test (best epoch {best['epoch']} on validation): "
             + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items()))
     return result
@@ -421,20 +424,16 @@ def write_run_files(run_dir: Path, example: Example, cfg: Any, seed: int, data: 
     from rnnzoo.summary import summary_table
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(
+    write_text(run_dir / "config.json", json.dumps(
         {"example": example.name, "seed": seed, "config": dataclasses.asdict(cfg)}, indent=1))
-    (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
+    write_text(run_dir / "command.txt", (command or " ".join(sys.argv)) + "\n")
     device = next(model.parameters()).device
     inputs = tuple(t[:2].to(device) for t in data.train.inputs)
-    (run_dir / "summary.txt").write_text(summary_table(model, inputs, example.summary_dynamic_axes) + "\n")
+    write_text(run_dir / "summary.txt", summary_table(model, inputs, example.summary_dynamic_axes) + "\n")
 
 
 def plot_metrics(history: list[dict[str, Any]], path: Path, metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epochs = [r["epoch"] for r in history]
     names = ["loss"] + ([metric] if metric != "loss" else [])
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
@@ -445,5 +444,4 @@ def plot_metrics(history: list[dict[str, Any]], path: Path, metric: str) -> None
         ax.set_title(name)
         ax.legend()
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)

@@ -160,7 +160,11 @@ def load_task(task: str = "qa1", size: str = "10k", only_supporting: bool = Fals
     splits = []
     for split in ("train", "test"):
         member = member_path(task, size, split)
-        text = read_member(archive, member).decode("utf-8")
+        try:
+            text = read_member(archive, member).decode("utf-8")
+        except DataError as e:
+            hint = " (some copies lack the en-10k QA3 training file: try --size 1k)" if task == "qa3" else ""
+            raise DataError(f"{e}{hint}") from None
         splits.append(get_stories(text.splitlines(), only_supporting, source=member))
     return splits[0], splits[1]
 

@@ -2,7 +2,7 @@
 
 A dataset module describes its files as a `Dataset` of `Resource`s and asks for a verified local path:
 
-    path = require(BABI, "tasks_1-20_v1-2.tar.gz")
+    path = require(babi.DATASET, babi.ARCHIVE)  # in rnnzoo.data.babi
 
 The rules, in the order this file implements them:
 
@@ -167,8 +167,8 @@ def read_member(archive: Path, member: str) -> bytes:
     for _, data in _members(Path(archive), lambda name: name == wanted):
         return data
     raise DataError(f"{archive} has no member {member!r}. If the file came from a mirror or `rnnzoo data add`, "
-                    "that copy may lack it (the shared bAbI copy has no en-10k QA3 training file: try --size 1k); "
-                    "otherwise it is incomplete or another version of the file: delete it and fetch it again")
+                    "that copy may lack it; otherwise it is incomplete or another version of the file: delete it "
+                    "and fetch it again")
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -561,8 +561,10 @@ _EXTRACTORS: dict[str, Callable[[Path, Path], None]] = {
 
 
 def safe_extract(archive: Path, target: Path) -> None:
-    """Extract a .tar/.tar.gz/.tgz/.zip into `target`; an archive with any member that would land outside
-    `target` (absolute path, '..', outside link, device file) is refused as a whole."""
+    """Extract an archive (the suffixes of `_EXTRACTORS`: tar, compressed or not, and zip) into `target`; an
+    archive with any member that would land outside `target` (absolute path, '..', outside link, device
+    file) is refused as a whole. The datasets read their members in place (`read_member`); this is for
+    unpacking an archive to disk."""
     archive, target = Path(archive), Path(target)
     for suffix, extract in _EXTRACTORS.items():
         if archive.name.lower().endswith(suffix):

@@ -21,6 +21,7 @@ import numpy as np
 
 from rnnzoo.data.cache import DataError, Dataset, Resource, require
 from rnnzoo.errors import UsageError
+from rnnzoo.files import write_atomically
 
 FILES = {  # split -> (images, labels)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -248,7 +249,8 @@ def save_preview(images: list[np.ndarray], path: Path, zoom: int = 8, gap: int =
     path = Path(path)
     try:
         image_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-        Image.fromarray(np.round(sheet * 255).astype(np.uint8)).save(path, format=image_format)
+        picture = Image.fromarray(np.round(sheet * 255).astype(np.uint8))
+        write_atomically(path, lambda tmp: picture.save(tmp, format=image_format))
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e}") from None
     return path

@@ -125,7 +125,8 @@ class Example(ABC):
     Config: ClassVar[type[TrainSettings]]
     # Named presets: overrides of Config's defaults. "faithful" (the original's settings) is the default.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"faithful": {}}
-    metric: ClassVar[str] = "accuracy"  # validation metric that picks the best checkpoint (higher is better)
+    # The validation metric that picks the best checkpoint: higher is better, but for "loss".
+    metric: ClassVar[str] = "accuracy"
     summary_dynamic_axes: ClassVar[tuple[int, ...]] = (0,)  # axes shown as None in `rnnzoo summary`
 
     # --- configuration -------------------------------------------------------------------------------

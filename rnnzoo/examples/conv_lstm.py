@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from rnnzoo.data.movies import generate_movies
 from rnnzoo.errors import UsageError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
-from rnnzoo.files import write_atomically
+from rnnzoo.files import pyplot, save_figure, write_atomically
 from rnnzoo.models.conv_lstm import ConvLSTMNet
 
 if TYPE_CHECKING:
@@ -263,11 +263,7 @@ def draw_grid(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, i
               which: int) -> None:
     """Two rows of frames (F, H, W): the true movie over the model's, frame numbers on top; the first
     `given` frames are the (noisy) input in both rows, the rest true frames over predicted ones."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = len(true)
     fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 3.0), squeeze=False)
     for k in range(n):
@@ -287,8 +283,7 @@ def draw_grid(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, i
     axes[1][0].set_ylabel("predicted", fontsize=9)
     fig.suptitle(f"movie {which}: frames 1-{given} given, {given + 1}-{n} predicted one at a time", fontsize=9)
     fig.tight_layout(h_pad=1.2)
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def draw_gif(path: Path, true: np.ndarray, predicted: np.ndarray, given: int, scale: int = 4) -> None:

@@ -12,7 +12,7 @@ imdb_lstm's LSTM regularisation (`--lstm-regularization`, see rnnzoo.models.imdb
 hidden-to-hidden weights, in the fused kernel) or "recurrent_dropout" (Keras' own masks in a step loop;
 preset "keras_dropout"). The fused variant trained 15x faster on an H200 and 3.6x faster on 2 CPU threads,
 and its test accuracy was not lower (0.836 / 0.834 against 0.828 / 0.824 over two seeds), so it is the
-default; provisional until the lead's full 15-epoch trainings of both.
+default. The full 15-epoch CPU trainings of both (seed 0) agree: 0.8368 against 0.8353 (README, IMDB).
 """
 
 from __future__ import annotations

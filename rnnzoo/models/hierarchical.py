@@ -5,10 +5,11 @@ One LSTM reads each 28-pixel row of the image, left to right, one pixel per step
 to bottom into a 128-vector image code; a dense layer gives the digit. After Hihi & Bengio (1996),
 "Hierarchical recurrent neural networks for long-term dependencies", and Tang, Qin & Liu (2015),
 "Document modeling with gated recurrent neural network for sentiment classification". The Keras example
-reports 98.64% test accuracy after 5 epochs (rmsprop, batch 32).
+reports 98.64% test accuracy after 5 epochs (rmsprop, batch 32); this port 98.65% (mean of 2 seeds,
+README, Results).
 
 Training on the CPU is dominated by the row LSTM (32 x 28 = 896 sequences of 28 steps per batch), so its
-LSTMs train with `StepwiseLSTM`, a CPU training path about 1.5x as fast as `nn.LSTM`'s (see its docstring).
+LSTMs train with `StepwiseLSTM`, a CPU training path about 2x as fast as `nn.LSTM`'s (see its docstring).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class StepwiseLSTM(LSTM):
         if (x.device.type == "cpu" and torch.is_grad_enabled() and not self.bidirectional and self.num_layers == 1
                 and x.dtype in (torch.float32, torch.float64) and x.shape[1] > 0
                 and (x.requires_grad or any(p.requires_grad for p in params))):
-            return _LSTMSteps.apply(x, *params, self.return_sequences)
-        return super().forward(x)
+            return _LSTMSteps.apply(x, *params, self.return_sequences)  # (B, H), or (B, T, H)
+        return super().forward(x)  # the same, from nn.LSTM
 
 
 def fuse_weights(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ The LSTM of imdb_lstm, two ways (`regularization`):
 
 Both keep nn.LSTM's parameters (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), so a checkpoint of
 one loads into the other. The default is "fused", measured (2026-11, torch 2.11, one seed each unless
-said; provisional until the lead's full trainings):
+said; the later full 15-epoch CPU trainings, seed 0, agree: fused 0.8368, recurrent_dropout 0.8353):
 
 | imdb_lstm | fused | recurrent_dropout |
 | --- | --- | --- |

@@ -65,7 +65,7 @@ class HardSigmoidLSTM(LSTM):
     the steps written out (`lstm_steps`), so it suits short sequences."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return lstm_steps(self, x, hard_sigmoid, return_sequences=self.return_sequences)
+        return lstm_steps(self, x, hard_sigmoid, return_sequences=self.return_sequences)  # (B, H) or (B, T, H)
 
 
 class TimeDistributed(nn.Module):
@@ -150,8 +150,8 @@ class KeptGradEmbedding(nn.Embedding):
 
     def forward(self, indices: Tensor) -> Tensor:  # type: ignore[override]
         if not (torch.is_grad_enabled() and self.weight.requires_grad) or torch.distributed.is_initialized():
-            return super().forward(indices)
-        return _KeptGradLookup.apply(indices, self.weight, self)
+            return super().forward(indices)  # (..., D)
+        return _KeptGradLookup.apply(indices, self.weight, self)  # (..., D) for indices (...)
 
     @torch.no_grad()
     def add_grad(self, indices: Tensor, grad_rows: Tensor) -> None:
