@@ -174,13 +174,12 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnzoo.runs import find_run
-    from rnnzoo.training import load_checkpoint, train
+    from rnnzoo.training import train
 
     example = get_example(args.example)
     resume = None
     if args.resume:
         resume = find_run(args.resume)
-        state = load_checkpoint(resume / "checkpoints" / "last.pt")
         overrides = config_overrides(args)
         changed = ["--" + name.replace("_", "-") for name in sorted(set(overrides) - {"epochs"})]
         changed += [option for option, given in (("--preset", args.preset != "faithful"), ("--seed", args.seed != 0),
@@ -188,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if changed:
             raise UsageError("--resume continues a run with its own settings; only --epochs may change "
                              f"(given: {', '.join(changed)})")
-        cfg = example.config_from_dict({**state["config"], **overrides})
+        cfg = example.config(epochs=overrides["epochs"]) if "epochs" in overrides else None  # only epochs is read
     else:
         cfg = _config(example, args)
     result = train(example, cfg, seed=args.seed, device=args.device, run_dir=args.run_dir, resume=resume,

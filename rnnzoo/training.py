@@ -260,10 +260,11 @@ class TrainResult:
     stopped: bool = False
 
 
-def train(example: Example, cfg: Any, *, seed: int = 0, device: str = "auto", run_dir: Path | None = None,
+def train(example: Example, cfg: Any | None, *, seed: int = 0, device: str = "auto", run_dir: Path | None = None,
           resume: Path | None = None, progress: bool = True, test: bool = True, data: Data | None = None,
           command: str | None = None, log=print) -> TrainResult:
-    """Train `example` with `cfg`; resume from `resume` (a run folder) when given. Returns the run."""
+    """Train `example` with `cfg`; returns the run. With `resume` (a run folder), continue that run with its
+    own settings and seed: only `cfg.epochs` is read, the new number of epochs (cfg None: the run's own)."""
     proc = start_process(device)
     try:
         return _train(example, cfg, seed, proc, run_dir, resume, progress, test, data, command, log)
@@ -280,7 +281,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
         state = load_checkpoint(resume / "checkpoints" / "last.pt")
         if state["example"] != example.name:
             raise UsageError(f"{resume} is a run of {state['example']}, not {example.name}")
-        epochs = cfg.epochs
+        epochs = state["config"]["epochs"] if cfg is None else cfg.epochs
         if state["epoch"] >= epochs:
             raise UsageError(f"{resume} has already trained {state['epoch']} epochs; to train on, give --epochs "
                              f"more than {state['epoch']}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnzoo.cli import main
 from rnnzoo.examples import EXAMPLES
@@ -113,6 +114,16 @@ def test_resume_refuses_changed_settings(capsys, tmp_path: Path) -> None:
     run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
     code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--lstm-size", "9")
     assert code == 2 and "only --epochs" in err
+
+
+def test_resume_with_more_epochs_trains_on_with_the_runs_own_settings(capsys, tmp_path: Path) -> None:
+    run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--no-test", "--run-dir", str(tmp_path / "r"))
+    code, _, _ = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--epochs", "3", "--quiet",
+                     "--no-test")
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
+    assert code == 0 and [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert state["config"]["lstm_size"] == 6 and state["config"]["epochs"] == 3  # tiny's, not the default 32
 
 
 def test_a_run_folder_is_never_mixed_with_another_run(capsys, tmp_path: Path) -> None:
