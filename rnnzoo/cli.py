@@ -256,6 +256,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
               f"{result['forward_flops_per_sample'] / 1e6:.2f} MFLOP/sample forward)")
 
 
+def _file_state(state: str, path: Path, detail: str) -> str:
+    """One line of `rnnzoo data list|verify`: state, path, and why, for a file that is not present."""
+    return f"{state:<8} {path}" + (f"  ({detail})" if detail and state != "present" else "")
+
+
 def cmd_data(args: argparse.Namespace) -> None:
     from rnnzoo.data import DATASETS, cache
 
@@ -263,8 +268,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"cache: {cache.cache_home()}")
         for ds in DATASETS.values():
             for res in ds.resources:
-                state, path, detail = cache.state(ds, res)
-                print(f"{ds.name:<8} {state:<8} {path}" + (f"  ({detail})" if detail and state != "present" else ""))
+                print(f"{ds.name:<8} {_file_state(*cache.state(ds, res))}")
         return
     if args.dataset not in DATASETS:
         raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
@@ -276,7 +280,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         bad = 0
         for res in ds.resources:
             state, path, detail = cache.state(ds, res)
-            print(f"{state:<8} {path}" + (f"  ({detail})" if detail and state != "present" else ""))
+            print(_file_state(state, path, detail))
             bad += state != "present"
         if bad:
             raise DataError(f"{bad} file(s) of {ds.name} missing or corrupt; run: rnnzoo data fetch {ds.name}")
