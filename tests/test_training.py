@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -49,18 +50,22 @@ def test_resume_continues_bit_for_bit(name: str, tmp_path: Path) -> None:
     a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["loss"] for r in straight.history] == [r["loss"] for r in resumed.history]
+    lines = (first.run_dir / "metrics.jsonl").read_text().splitlines()  # epochs 2 and 3 added, not all 3 again
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
 
 
-class _InterruptAfter(BabiMemnn):
-    """babi_memnn whose 5th training step receives a Ctrl-C (SIGINT), as a user would send it."""
+class _CountingSteps(BabiMemnn):
+    """babi_memnn that counts its training steps (losses computed with gradients), and whose step number
+    `steps` receives a Ctrl-C (SIGINT), as a user would send it."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int | None = None) -> None:
         self.calls, self.steps = 0, steps
 
     def loss(self, output, target):  # type: ignore[override]
-        self.calls += 1
-        if self.calls == self.steps:
-            os.kill(os.getpid(), signal.SIGINT)
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.steps:
+                os.kill(os.getpid(), signal.SIGINT)
         return super().loss(output, target)
 
 
@@ -68,13 +73,16 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_matches(tmp_path: Path) 
     example = get_example("babi_memnn")
     cfg = example.config("tiny", epochs=2)
     straight = train(example, cfg, seed=3, progress=False, run_dir=tmp_path / "a")
-    interrupted = train(_InterruptAfter(5), cfg, seed=3, progress=False, run_dir=tmp_path / "b")
+    interrupted = train(_CountingSteps(5), cfg, seed=3, progress=False, run_dir=tmp_path / "b")
     assert interrupted.stopped
     state = load_checkpoint(interrupted.run_dir / "checkpoints" / "last.pt")
     assert (state["epoch"], state["step"]) == (0, 5)
-    resumed = train(example, cfg, progress=False, resume=interrupted.run_dir)
+    counting = _CountingSteps()
+    resumed = train(counting, cfg, progress=False, resume=interrupted.run_dir)
     a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    all_steps = int(load_checkpoint(straight.run_dir / "checkpoints" / "last.pt")["optimizer"]["state"][0]["step"])
+    assert counting.calls == all_steps - 5  # the resumed run took only the steps not yet taken
 
 
 def test_checkpoint_loading_refuses_code_and_foreign_files(tmp_path: Path) -> None:
@@ -118,25 +126,37 @@ def test_every_example_trains_evaluates_and_reloads_on_its_tiny_preset(name: str
 # autograd's gradient (KeptGradEmbedding)
 @pytest.mark.parametrize("name", ["babi_memnn", "imdb_cnn_lstm"])
 def test_distributed_two_processes_end_with_identical_weights(name: str, tmp_path: Path) -> None:
+    # Each process saves the weights it started from and ended with; test=False, so the end weights are
+    # each process's own (the final test loads rank 0's best checkpoint into both).
     worker = tmp_path / "worker.py"
     worker.write_text(
-        "import os, sys, torch\n"
+        "import json, os, sys, torch\n"
         "from pathlib import Path\n"
         "from rnnzoo.examples import get_example\n"
         "from rnnzoo.training import train\n"
         f"ex = get_example({name!r})\n"
-        "out = Path(sys.argv[1])\n"
-        "r = train(ex, ex.config('tiny', epochs=2), seed=0, progress=False, device='cpu', run_dir=out / 'run')\n"
-        "torch.save(r.model.state_dict(), out / f\"rank{os.environ['RANK']}.pt\")\n")
+        "out, rank = Path(sys.argv[1]), os.environ['RANK']\n"
+        "build = ex.build_model\n"
+        "def build_and_keep(cfg, meta):\n"
+        "    model = build(cfg, meta)\n"
+        "    torch.save(model.state_dict(), out / f'start{rank}.pt')\n"
+        "    return model\n"
+        "ex.build_model = build_and_keep\n"
+        "cfg = ex.config('tiny', epochs=2)\n"
+        "r = train(ex, cfg, seed=0, progress=False, device='cpu', run_dir=out / 'run', test=False)\n"
+        "torch.save(r.model.state_dict(), out / f'end{rank}.pt')\n"
+        "(out / 'examples.json').write_text(json.dumps(len(ex.load_data(cfg, 0).train)))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                            "--standalone", str(worker), str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    before = get_example(name).build_model(
-        get_example(name).config("tiny"), load_checkpoint(tmp_path / "run/checkpoints/last.pt")["meta"])
-    assert any(not torch.equal(a[k], v) for k, v in before.state_dict().items()), "the weights never changed"
+    start, end = ([torch.load(tmp_path / f"{kind}{rank}.pt", weights_only=True) for rank in (0, 1)]
+                  for kind in ("start", "end"))
+    assert all(torch.equal(end[0][k], end[1][k]) for k in end[0]), "the processes ended with different weights"
+    assert any(not torch.equal(end[0][k], start[0][k]) for k in end[0]), "the weights never changed"
+    # each process trained on its half of the examples: 2 epochs of ceil((N // 2) / batch) steps
+    n, batch = json.loads((tmp_path / "examples.json").read_text()), get_example(name).config("tiny").batch_size
+    optimizer = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["optimizer"]
+    assert int(optimizer["state"][0]["step"]) == 2 * math.ceil((n // 2) / batch)
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2  # rank 0 alone wrote
