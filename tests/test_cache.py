@@ -218,7 +218,7 @@ def test_all_sources_failing_is_one_error_naming_each(server: FileServer, home: 
 def test_corrupt_cached_file_is_reported_and_replaced(server: FileServer, home: Path) -> None:
     res = served(server)
     path = cache.require(toy(res), "f.bin")
-    path.write_bytes(b"garbage")
+    path.write_bytes(bytes(len(PAYLOAD)))  # the right size, the wrong bytes
     kind, where, detail = cache.state(toy(res), res)
     assert (kind, where) == ("corrupt", path)
     assert str(path) in detail and "rnnzoo data fetch toy" in detail and PAYLOAD_SHA in detail
@@ -277,6 +277,23 @@ def test_folder_mirror_with_alias_and_dataset_layout_comes_first(
     res = Resource("f.bin", urls=(server.url("/f.bin"),), sha256=PAYLOAD_SHA, aliases=("f-copy.bin",))
     assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
     assert server.requests == []
+
+
+def test_corrupt_file_in_a_folder_mirror_is_not_trusted(
+    server: FileServer, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "f.bin").write_bytes(PAYLOAD[:-1] + b"x")
+    monkeypatch.setenv("RNNZOO_MIRROR", str(mirror))
+    res = served(server)
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD  # from the URL, after the mirror's copy
+    assert [path for path, _ in server.requests] == ["/f.bin"]
+    server.files.clear()  # and with no good source at all: an error, and no file in the cache
+    (home / "toy" / "f.bin").unlink()
+    with pytest.raises(cache.DownloadError, match=str(mirror / "f.bin")):
+        cache.require(toy(res), "f.bin")
+    assert not (home / "toy" / "f.bin").exists()
 
 
 def test_url_mirror(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
