@@ -99,6 +99,35 @@ def test_validation_holds_out_whole_stories() -> None:
     assert plain_val.target.tolist() == order[:20].sort().values.tolist() and len(plain_train) == 180
 
 
+def test_example_data_is_indexed_and_padded_like_the_original(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The offline counterpart of the real-data facts below, on generated stories; the test stories are
+    # made longer than the training ones, so the story length must come from both, as in the original.
+    made: list[list[str]] = []
+    generate = babi.generate_qa1_lines
+
+    def longer_test_stories(n: int, rng: np.random.Generator, questions_per_story: int = 5) -> list[str]:
+        made.append(generate(n, rng, questions_per_story + 3 * len(made)))
+        return made[-1]
+
+    monkeypatch.setattr(babi, "generate_qa1_lines", longer_test_stories)
+    example = get_example("babi_memnn")
+    data = example.load_data(example.config("tiny", generated_stories=60), seed=0)
+    vocab, S, Q = data.meta["vocab"], data.meta["story_maxlen"], data.meta["query_maxlen"]
+    assert vocab == sorted(vocab) and vocab[0] == "."  # index 0 is padding, "." is index 1
+    splits = (data.train, data.val, data.test)
+    stories = np.concatenate([split.inputs[0].numpy() for split in splits])
+    questions = np.concatenate([split.inputs[1].numpy() for split in splits])
+    assert stories.shape[1] == S and questions.shape[1] == Q
+    assert (stories[:, -1] == 1).all()  # every story ends with "."
+    assert questions[:, -1].tolist() == [vocab.index("?") + 1] * len(questions)
+    lengths = (stories != 0).sum(axis=1)
+    assert S == max(len(story) for lines in made for story, _, _ in babi.get_stories(lines)) == lengths.max()
+    for row, n in zip(stories, lengths):  # padding in front only
+        assert (row[:S - n] == 0).all() and (row[S - n:] != 0).all()
+    answers = np.concatenate([split.target.numpy() for split in splits])
+    assert {vocab[a - 1] for a in answers} <= set(babi.PLACES)
+
+
 def test_unknown_task_and_size_are_clear_errors() -> None:
     with pytest.raises(DataError, match="qa1 to qa20"):
         babi.member_path("qa21", "10k", "train")
