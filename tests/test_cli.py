@@ -61,6 +61,10 @@ def test_summary_prints_the_seed_table_shapes(capsys) -> None:
     # impossible settings are refused before any data is read (these datasets are not in the test cache)
     (["train", "babi_memnn", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "babi_memnn", "--dropout-rate", "1.5"], "--dropout-rate is a dropout rate"),
+    (["train", "babi_memnn", "--dropout-rate", "1"], "--dropout-rate is a dropout rate"),
+    (["train", "babi_memnn", "--lr", "0"], "--lr must be positive"),
+    (["train", "babi_memnn", "--clip-norm", "0"], "--clip-norm must be positive"),
+    (["train", "conv_lstm", "--batchnorm-momentum", "2"], "--batchnorm-momentum must be between 0 and 1"),
     (["train", "imdb_lstm", "--lr", "-0.1"], "--lr must be positive"),
     (["train", "imdb_lstm", "--lr", "fast"], "invalid float value"),
     (["train", "babi_memnn", "--optimizer", "lbfgs"], "unknown optimizer"),
@@ -114,6 +118,9 @@ def test_resume_refuses_changed_settings(capsys, tmp_path: Path) -> None:
     run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
     code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--lstm-size", "9")
     assert code == 2 and "only --epochs" in err
+    code, _, err = run(capsys, "train", "babi_memnn", "--resume", str(tmp_path / "r"), "--epochs", "3",
+                       "--run-dir", str(tmp_path / "elsewhere"))
+    assert code == 2 and "(given: --run-dir)" in err and not (tmp_path / "elsewhere").exists()
 
 
 def test_resume_with_more_epochs_trains_on_with_the_runs_own_settings(capsys, tmp_path: Path) -> None:

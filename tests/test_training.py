@@ -18,7 +18,7 @@ import torch
 from rnnzoo.examples import EXAMPLES, get_example
 from rnnzoo.examples.babi import BabiMemnn
 from rnnzoo.runs import load_run
-from rnnzoo.training import load_checkpoint, train
+from rnnzoo.training import evaluate, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +83,20 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_matches(tmp_path: Path) 
     assert all(torch.equal(a[k], b[k]) for k in a)
     all_steps = int(load_checkpoint(straight.run_dir / "checkpoints" / "last.pt")["optimizer"]["state"][0]["step"])
     assert counting.calls == all_steps - 5  # the resumed run took only the steps not yet taken
+
+
+def test_evaluate_scores_without_dropout() -> None:
+    example = get_example("babi_memnn")
+    cfg = example.config("tiny", dropout_rate=0.5)
+    data = example.load_data(cfg, seed=0)
+    torch.manual_seed(0)
+    model = example.build_model(cfg, data.meta).train()
+    scores = [evaluate(model, example, data.val, cfg.batch_size, torch.device("cpu")) for _ in range(2)]
+    assert scores[0] == scores[1]  # with dropout on, two passes would draw different masks
+    with torch.no_grad():
+        model.eval()
+        logits = model(*data.val.inputs)
+    assert scores[0]["loss"] == pytest.approx(float(example.loss(logits, data.val.target)), rel=1e-5)
 
 
 def test_checkpoint_loading_refuses_code_and_foreign_files(tmp_path: Path) -> None:
