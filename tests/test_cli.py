@@ -168,9 +168,10 @@ def test_bench_reports_throughput_and_flops(capsys) -> None:
     assert code == 0 and result["samples_per_s"] > 0 and result["forward_flops_per_sample"] > 0
 
 
-def test_data_list_shows_state_and_path(capsys) -> None:
+def test_data_list_shows_state_and_path(capsys, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "data", "list")
-    assert code == 0 and "babi" in out and "missing" in out
+    line = next(line for line in out.splitlines() if line.startswith("babi "))
+    assert code == 0 and "missing" in line and str(tmp_path / "cache" / "babi" / "babi_tasks_1-20_v1-2.tar.gz") in line
 
 
 def test_data_add_imports_the_real_archive(capsys, real_data: Path, tmp_path: Path, monkeypatch) -> None:
