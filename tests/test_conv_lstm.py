@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -17,7 +18,7 @@ from rnnzoo.data import movies
 from rnnzoo.errors import UsageError
 from rnnzoo.examples import get_example
 from rnnzoo.examples.conv_lstm import bce, iou, rollout, rollout_scores
-from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, reference_conv_lstm
+from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, NextFrameConv3d, reference_conv_lstm
 from rnnzoo.summary import layer_rows
 from rnnzoo.training import train
 
@@ -134,6 +135,23 @@ def test_model_returns_channels_last_logits_for_any_frame_size() -> None:
     model = ConvLSTMNet(filters=4, layers=2)
     movies_in = torch.rand(3, 5, 12, 10, 1)  # H != W, so a transposed axis fails
     assert model(movies_in).shape == (3, 5, 12, 10, 1)
+
+
+@pytest.mark.parametrize("padding", ["same", "causal"])
+def test_next_frame_head_is_keras_conv3d(padding: str) -> None:
+    # the 2-D formulation against F.conv3d over the time-padded movie, values and gradients
+    torch.manual_seed(0)
+    head = NextFrameConv3d(3, time_padding=padding).double()
+    x = torch.randn(5, 2, 6, 7, 3, dtype=torch.float64).transpose(0, 1).requires_grad_()  # (B, T, H, W, F)
+    ours = head(x)
+    before, after = head.time_pad
+    padded = F.pad(x.permute(0, 4, 1, 2, 3), (0, 0, 0, 0, before, after))  # (B, F, T + 2, H, W)
+    keras = F.conv3d(padded, head.conv.weight, head.conv.bias, padding=(0, 1, 1)).permute(0, 2, 3, 4, 1)
+    torch.testing.assert_close(ours, keras)
+    g = torch.randn_like(ours)
+    grads = [torch.autograd.grad((y * g).sum(), (x, head.conv.weight, head.conv.bias)) for y in (ours, keras)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("padding, sees_next_frame", [("same", True), ("causal", False)])

@@ -236,7 +236,13 @@ class NextFrameConv3d(nn.Module):
 
     With time_padding="same" (the original's) frame t's output also sees the hidden state of frame t+1,
     which has read input frame t+1, nearly the target: a shortcut in training that a rollout, whose last
-    frame has no successor, lacks. "causal" pads only the past, so frame t sees frames t-2..t."""
+    frame has no successor, lacks. "causal" pads only the past, so frame t sees frames t-2..t.
+
+    It holds nn.Conv3d's parameters but computes the convolution as one 2-D convolution over all frames,
+    with one filter per time slice of the kernel, then adds each frame's k time-shifted results: the same
+    sums (tested against F.conv3d), 5.6x faster forward and backward on the CPU for the full model's
+    (10, 15, 40, 40, 40) input, where oneDNN's 3-D path with a single output channel took 0.22 s of a 3.1 s
+    training step."""
 
     summary_as_layer = True
 
@@ -250,9 +256,14 @@ class NextFrameConv3d(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x.permute(0, 4, 1, 2, 3), (0, 0, 0, 0, *self.time_pad))  # (B, F, T + k - 1, H, W)
-        y = self.conv(x)  # (B, 1, T, H, W)
-        return y.permute(0, 2, 3, 4, 1)  # (B, T, H, W, 1)
+        B, T, H, W, C = x.shape
+        k = self.conv.kernel_size[0]
+        slices = self.conv.weight[0].transpose(0, 1)  # (k, F, k, k): the kernel's time slices as k filters
+        per_slice = F.conv2d(frames(x.permute(0, 1, 4, 2, 3)), slices, padding=k // 2)  # (T*B, k, H, W)
+        padded = F.pad(per_slice.view(T, B, k, H, W), (0,) * 8 + self.time_pad)  # (T + k - 1, B, k, H, W)
+        # output frame t: time slice dt of the kernel over input frame t + dt - (frames padded in front)
+        y = sum(padded[dt:dt + T, :, dt] for dt in range(k)) + self.conv.bias.to(padded.dtype)  # (T, B, H, W)
+        return y.permute(1, 0, 2, 3).unsqueeze(-1)  # (B, T, H, W, 1)
 
 
 class ConvLSTMNet(nn.Module):
