@@ -228,7 +228,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         if group == run.example.predict_group:
             continue
         for option in examples[0].add_predict_arguments(argparse.ArgumentParser().add_argument_group()):
-            if option.default is None and getattr(args, option.dest) is not None:
+            if getattr(args, option.dest) != option.default:
                 raise UsageError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
                                  f"{run.example.name} run (see: rnnzoo predict --help)")
     run.example.predict(run, args, sys.stdout)

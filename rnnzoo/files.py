@@ -39,5 +39,7 @@ def pyplot() -> Any:
 
 def save_figure(fig: Any, path: Path) -> None:
     """Write a matplotlib figure to `path` (format from its suffix) atomically, then free it."""
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    pyplot().close(fig)
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        pyplot().close(fig)

@@ -265,6 +265,8 @@ def train(example: Example, cfg: Any | None, *, seed: int = 0, device: str = "au
           command: str | None = None, log=print) -> TrainResult:
     """Train `example` with `cfg`; returns the run. With `resume` (a run folder), continue that run with its
     own settings and seed: only `cfg.epochs` is read, the new number of epochs (cfg None: the run's own)."""
+    if cfg is None and resume is None:
+        raise ValueError("train() needs a config, unless it resumes a run")
     proc = start_process(device)
     try:
         return _train(example, cfg, seed, proc, run_dir, resume, progress, test, data, command, log)

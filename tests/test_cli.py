@@ -194,6 +194,28 @@ def test_predict_refuses_options_of_another_example(capsys, tmp_path: Path) -> N
     run(capsys, "train", "babi_memnn", "--preset", "tiny", "--quiet", "--run-dir", str(tmp_path / "r"))
     code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--text", "A fine film.")
     assert code == 2 and "--text is for IMDB runs" in err
+    code, _, err = run(capsys, "predict", str(tmp_path / "r"), "--story", "Mary moved to the office.",
+                       "--question", "Where is Mary?", "--test-movies", "5")  # an option with a default, too
+    assert code == 2 and "--test-movies is for moving squares runs" in err
+
+
+def test_predict_help_groups_the_options_by_dataset(capsys) -> None:
+    _, out, _ = run(capsys, "predict", "--help")
+    groups = {"bAbI (babi_memnn, babi_rnn)": ["--story", "--question"],
+              "IMDB (imdb_lstm, imdb_cnn_lstm, imdb_bidirectional_lstm)": ["--text", "--file", "--column"],
+              "MNIST (mnist_hierarchical_rnn)": ["--image", "--show"],
+              "moving squares (conv_lstm)": ["--which", "--frames", "--ahead", "--out", "--test-movies"]}
+    titles = [out.index(title + ":") for title in groups]
+    assert titles == sorted(titles)
+    for (title, options), start, end in zip(groups.items(), titles, titles[1:] + [out.index("examples:")]):
+        assert all(f"  {option} " in out[start:end] for option in options), title
+
+
+def test_the_examples_of_a_predict_group_read_the_same_options() -> None:
+    from rnnzoo.cli import predict_groups
+
+    for examples in predict_groups().values():
+        assert len({type(e).add_predict_arguments for e in examples}) == 1
 
 
 def test_conv_lstm_predict_defaults_fit_the_runs_movies(capsys, tmp_path: Path) -> None:

@@ -138,15 +138,19 @@ def test_model_returns_channels_last_logits_for_any_frame_size() -> None:
 
 
 @pytest.mark.parametrize("padding", ["same", "causal"])
-def test_next_frame_head_is_keras_conv3d(padding: str) -> None:
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_next_frame_head_is_keras_conv3d(padding: str, kernel: int, frames: int) -> None:
     # the 2-D formulation against F.conv3d over the time-padded movie, values and gradients
     torch.manual_seed(0)
-    head = NextFrameConv3d(3, time_padding=padding).double()
-    x = torch.randn(5, 2, 6, 7, 3, dtype=torch.float64).transpose(0, 1).requires_grad_()  # (B, T, H, W, F)
+    head = NextFrameConv3d(3, kernel, time_padding=padding).double()
+    torch.nn.init.uniform_(head.conv.bias)
+    x = torch.randn(frames, 2, 6, 7, 3, dtype=torch.float64).transpose(0, 1).requires_grad_()  # (B, T, H, W, F)
     ours = head(x)
-    before, after = head.time_pad
-    padded = F.pad(x.permute(0, 4, 1, 2, 3), (0, 0, 0, 0, before, after))  # (B, F, T + 2, H, W)
-    keras = F.conv3d(padded, head.conv.weight, head.conv.bias, padding=(0, 1, 1)).permute(0, 2, 3, 4, 1)
+    before, after = (kernel // 2, kernel // 2) if padding == "same" else (kernel - 1, 0)
+    padded = F.pad(x.permute(0, 4, 1, 2, 3), (0, 0, 0, 0, before, after))  # (B, F, T + k - 1, H, W)
+    keras = F.conv3d(padded, head.conv.weight, head.conv.bias, padding=(0, kernel // 2, kernel // 2))
+    keras = keras.permute(0, 2, 3, 4, 1)  # (B, T, H, W, 1)
     torch.testing.assert_close(ours, keras)
     g = torch.randn_like(ours)
     grads = [torch.autograd.grad((y * g).sum(), (x, head.conv.weight, head.conv.bias)) for y in (ours, keras)]

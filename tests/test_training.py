@@ -78,7 +78,7 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_matches(tmp_path: Path) 
     state = load_checkpoint(interrupted.run_dir / "checkpoints" / "last.pt")
     assert (state["epoch"], state["step"]) == (0, 5)
     counting = _CountingSteps()
-    resumed = train(counting, cfg, progress=False, resume=interrupted.run_dir)
+    resumed = train(counting, None, progress=False, resume=interrupted.run_dir)  # None: as the run was set
     a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
     all_steps = int(load_checkpoint(straight.run_dir / "checkpoints" / "last.pt")["optimizer"]["state"][0]["step"])

@@ -9,7 +9,8 @@ reports 98.64% test accuracy after 5 epochs (rmsprop, batch 32); this port 98.65
 README, Results).
 
 Training on the CPU is dominated by the row LSTM (32 x 28 = 896 sequences of 28 steps per batch), so its
-LSTMs train with `StepwiseLSTM`, a CPU training path about 2x as fast as `nn.LSTM`'s (see its docstring).
+LSTMs train with `StepwiseLSTM`, a CPU training path about 2x as fast as `nn.LSTM`'s (measured: README,
+Speed; how: its docstring).
 """
 
 from __future__ import annotations
