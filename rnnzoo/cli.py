@@ -114,8 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint file, or example name (its latest run)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="best (on validation, the default) or last")
+    owners: dict[str, tuple[str, argparse.Action]] = {}  # each group option's group, to refuse it on other runs
     for group, examples in predict_groups().items():
-        examples[0].add_predict_arguments(p.add_argument_group(f"{group} ({', '.join(e.name for e in examples)})"))
+        options = p.add_argument_group(f"{group} ({', '.join(e.name for e in examples)})")
+        added = examples[0].add_predict_arguments(options)
+        owners.update({option.dest: (group, option) for option in added})
+    p.set_defaults(predict_option_groups=owners)
     p.add_argument("--json", action="store_true", help="machine-readable output where supported")
 
     p = sub.add_parser("data", help="the datasets: list, fetch, verify, add",
@@ -224,13 +228,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from rnnzoo.runs import load_run
 
     run = load_run(args.run, args.checkpoint)
-    for group, examples in predict_groups().items():  # an option of another example's group
-        if group == run.example.predict_group:
-            continue
-        for option in examples[0].add_predict_arguments(argparse.ArgumentParser().add_argument_group()):
-            if getattr(args, option.dest) != option.default:
-                raise UsageError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
-                                 f"{run.example.name} run (see: rnnzoo predict --help)")
+    for dest, (group, option) in args.predict_option_groups.items():  # an option of another example's group
+        if group != run.example.predict_group and getattr(args, dest) != option.default:
+            raise UsageError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
+                             f"{run.example.name} run (see: rnnzoo predict --help)")
     run.example.predict(run, args, sys.stdout)
 
 

@@ -182,8 +182,7 @@ class ConvLstm(Example):
         true = np.concatenate([inputs, shifted[which, given - 1:given - 1 + ahead, :, :, 0]])
         predicted = np.concatenate([inputs, scores["predicted"][0, :, :, :, 0].numpy()])
         png, gif = folder / f"conv_lstm_movie{which}.png", folder / f"conv_lstm_movie{which}.gif"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
+        try:  # (each picture is written atomically, its folder made as needed)
             draw_grid(png, true, predicted, given, report["model"]["iou"], which)
             draw_gif(gif, true, predicted, given)
         except OSError as exc:
