@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnnzoo.data.cache import DataError
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples import EXAMPLES, get_example
 from rnnzoo.examples.base import Example, add_config_arguments, config_overrides
 
@@ -189,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         changed += [option for option, given in (("--preset", args.preset != "faithful"), ("--seed", args.seed != 0),
                                                   ("--run-dir", args.run_dir is not None)) if given]
         if changed:
-            raise UsageError("--resume continues a run with its own settings; only --epochs may change "
+            raise InputError("--resume continues a run with its own settings; only --epochs may change "
                              f"(given: {', '.join(changed)})")
         cfg = example.config(epochs=overrides["epochs"]) if "epochs" in overrides else None  # only epochs is read
     else:
@@ -230,14 +230,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
     run = load_run(args.run, args.checkpoint)
     for dest, (group, option) in args.predict_option_groups.items():  # an option of another example's group
         if group != run.example.predict_group and getattr(args, dest) != option.default:
-            raise UsageError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
+            raise InputError(f"{option.option_strings[0]} is for {group} runs; {args.run} is a "
                              f"{run.example.name} run (see: rnnzoo predict --help)")
     run.example.predict(run, args, sys.stdout)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     if not args.warmup_seconds >= 0:
-        raise UsageError(f"--warmup-seconds must be at least 0, got {args.warmup_seconds}")
+        raise InputError(f"--warmup-seconds must be at least 0, got {args.warmup_seconds}")
     import torch
 
     from rnnzoo.bench import run_bench
@@ -272,7 +272,7 @@ def cmd_data(args: argparse.Namespace) -> None:
                 print(f"{ds.name:<8} {_file_state(*cache.state(ds, res))}")
         return
     if args.dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
     ds = DATASETS[args.dataset]
     if args.action == "fetch":
         for name, path in cache.fetch(ds).items():
@@ -287,7 +287,7 @@ def cmd_data(args: argparse.Namespace) -> None:
             raise DataError(f"{bad} file(s) of {ds.name} missing or corrupt; run: rnnzoo data fetch {ds.name}")
     elif args.action == "add":
         if not args.path.is_file():
-            raise UsageError(f"no file at {args.path}")
+            raise InputError(f"no file at {args.path}")
         print(f"added {cache.add(ds, args.path)}")
 
 
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _innermost_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return COMMANDS[args.command](args) or 0
-    except (UsageError, DataError) as exc:
+    except (InputError, DataError) as exc:
         print(f"rnnzoo: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

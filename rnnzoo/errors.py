@@ -1,5 +1,11 @@
-"""The one error type the command line turns into a plain message (no traceback)."""
+"""The one error type for a user's mistake, in Python and on the command line.
+
+`InputError` is raised for any bad input (an unknown example or setting, an unreadable image, a word the
+model does not know, a checkpoint of another shape ...). Its message says what was wrong and what is
+valid; the command line prints it as `rnnzoo: error: <message>` and exits with status 2, never with a
+traceback. It is exported as `rnnzoo.InputError`.
+"""
 
 
-class UsageError(Exception):
+class InputError(ValueError):
     """A user mistake: the message says what was wrong and what is valid."""

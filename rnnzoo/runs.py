@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples import get_example
 from rnnzoo.examples.base import Example
 from rnnzoo.training import load_checkpoint, runs_root
@@ -32,7 +32,7 @@ def find_run(spec: str) -> Path:
             runs = sorted(folder.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
             if runs:
                 return runs[-1].parent
-    raise UsageError(f"no run at {spec!r}: give a run folder (runs/<example>/<id>), a checkpoint file, or an "
+    raise InputError(f"no run at {spec!r}: give a run folder (runs/<example>/<id>), a checkpoint file, or an "
                      f"example name to use its latest run under {runs_root()}/")
 
 

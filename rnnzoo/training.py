@@ -29,7 +29,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.base import Data, Example, Split
 from rnnzoo.files import pyplot, save_figure, write_atomically, write_text
 
@@ -43,9 +43,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
+        raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
     if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"unknown device {name!r}; choose auto, cpu or cuda")
+        raise InputError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
 
 
@@ -98,13 +98,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         if path.name == "best.pt" and (path.parent / "last.pt").is_file():  # stopped before an epoch ended
             hint = ("; the run has no finished epoch yet: use --checkpoint last, or continue it with "
                     f"rnnzoo train EXAMPLE --resume {path.parent.parent}")
-        raise UsageError(f"no checkpoint at {path}{hint}")
+        raise InputError(f"no checkpoint at {path}{hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        raise UsageError(f"{path} is not a readable rnnzoo checkpoint ({exc.__class__.__name__}: {exc})") from None
+        raise InputError(f"{path} is not a readable rnnzoo checkpoint ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise UsageError(f"{path} is not an rnnzoo checkpoint (format {CHECKPOINT_FORMAT})")
+        raise InputError(f"{path} is not an rnnzoo checkpoint (format {CHECKPOINT_FORMAT})")
     return state
 
 
@@ -282,10 +282,10 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
     if resume is not None:
         state = load_checkpoint(resume / "checkpoints" / "last.pt")
         if state["example"] != example.name:
-            raise UsageError(f"{resume} is a run of {state['example']}, not {example.name}")
+            raise InputError(f"{resume} is a run of {state['example']}, not {example.name}")
         epochs = state["config"]["epochs"] if cfg is None else cfg.epochs
         if state["epoch"] >= epochs:
-            raise UsageError(f"{resume} has already trained {state['epoch']} epochs; to train on, give --epochs "
+            raise InputError(f"{resume} has already trained {state['epoch']} epochs; to train on, give --epochs "
                              f"more than {state['epoch']}")
         cfg = example.config_from_dict({**state["config"], "epochs": epochs})
         seed, run_dir = state["seed"], resume
@@ -296,7 +296,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
             dist.broadcast_object_list(holder, src=0)
             run_dir = Path(holder[0])
     elif proc.main and ((run_dir / "config.json").exists() or any((run_dir / "checkpoints").glob("*.pt"))):
-        raise UsageError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
+        raise InputError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
                          "another --run-dir")
     assert run_dir is not None
     created = not run_dir.exists()
@@ -312,7 +312,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
                 run_dir.rmdir()
             raise
     if len(data.train) < proc.world or len(data.val) < 1:
-        raise UsageError(f"too few examples: {len(data.train)} to train on and {len(data.val)} to validate on "
+        raise InputError(f"too few examples: {len(data.train)} to train on and {len(data.val)} to validate on "
                          "after the validation split; use more data")
     model = example.build_model(cfg, data.meta).to(proc.device)
     optimizer = example.make_optimizer(cfg, model.parameters())
@@ -406,14 +406,14 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
 
 
 def check_writable(folder: Path) -> None:
-    """Create `folder` and write a file in it, or stop with a UsageError that names the folder."""
+    """Create `folder` and write a file in it, or stop with a InputError that names the folder."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"cannot write the run folder {folder}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot write the run folder {folder}: {exc.strerror or exc}") from None
 
 
 def format_record(record: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnzoo.cli import main
 from rnnzoo.data import movies
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples import get_example
 from rnnzoo.examples.conv_lstm import bce, iou, rollout, rollout_scores
 from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, NextFrameConv3d, reference_conv_lstm
@@ -83,7 +83,7 @@ def test_splits_train_validation_and_test_movies() -> None:
     noisy, shifted = movies.generate_movies(14, 6, rng=np.random.default_rng(0), size=12)
     assert torch.equal(data.test.inputs[0], torch.from_numpy(noisy[10:]))
     assert torch.equal(data.test.target, torch.from_numpy(shifted[10:]))
-    with pytest.raises(UsageError, match="train_movies <= test_start"):
+    with pytest.raises(InputError, match="train_movies <= test_start"):
         example.load_data(example.config("tiny", train_movies=12), seed=0)
 
 

@@ -16,7 +16,7 @@ import torch
 from rnnzoo.cli import main as cli_main
 from rnnzoo.data import imdb
 from rnnzoo.data.cache import DataError
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples import get_example
 from rnnzoo.models.imdb import RecurrentDropoutLSTM, WeightDropLSTM
 from rnnzoo.runs import load_run
@@ -336,14 +336,14 @@ def test_bad_input_is_a_clear_error(tiny_run: Path, tmp_path: Path, content: byt
         path = tmp_path / "reviews.txt"
         path.write_bytes(content)
         options = {**options, "file": path}
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(InputError, match=message):
         _predict(tiny_run, **options)
 
 
 def test_csv_without_column_lists_the_columns(tiny_run: Path, tmp_path: Path) -> None:
     path = tmp_path / "reviews.csv"
     path.write_text("id,review\n1,good\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="--column; its columns: id, review"):
+    with pytest.raises(InputError, match="--column; its columns: id, review"):
         _predict(tiny_run, file=path)
 
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from rnnzoo.cli import main
 from rnnzoo.data import DATASETS, mnist
 from rnnzoo.data.cache import DataError
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples import get_example
 from rnnzoo.models.hierarchical import HierarchicalRNN, StepwiseLSTM
 from rnnzoo.models.layers import LSTM
@@ -275,13 +275,13 @@ def test_image_files_of_any_kind(tmp_path: Path, name: str, make) -> None:
 def test_unreadable_and_blank_images_are_clear_errors(tmp_path: Path) -> None:
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
-    with pytest.raises(UsageError, match="not an image file"):
+    with pytest.raises(InputError, match="not an image file"):
         mnist.prepare_image(text)
-    with pytest.raises(UsageError, match="no image file"):
+    with pytest.raises(InputError, match="no image file"):
         mnist.prepare_image(tmp_path / "missing.png")
     blank = tmp_path / "blank.png"
     Image.new("L", (64, 64), 230).save(blank)
-    with pytest.raises(UsageError, match="blank") as info:
+    with pytest.raises(InputError, match="blank") as info:
         mnist.prepare_image(blank)
     assert str(blank) in str(info.value)
 

@@ -100,17 +100,17 @@ def test_evaluate_scores_without_dropout() -> None:
 
 
 def test_checkpoint_loading_refuses_code_and_foreign_files(tmp_path: Path) -> None:
-    from rnnzoo.errors import UsageError
+    from rnnzoo.errors import InputError
 
     class Evil:
         def __reduce__(self):
             return (os.system, ("echo pwned",))
 
     torch.save({"format": 1, "x": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(UsageError, match="not a readable"):
+    with pytest.raises(InputError, match="not a readable"):
         load_checkpoint(tmp_path / "evil.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UsageError):
+    with pytest.raises(InputError):
         load_checkpoint(tmp_path / "junk.pt")
 
 

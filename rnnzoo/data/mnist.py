@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnzoo.data.cache import DataError, Dataset, Resource, require
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.files import write_atomically
 
 FILES = {  # split -> (images, labels)
@@ -159,12 +159,12 @@ FLOOR = 0.08  # below this the pixel is background (paper texture, sensor noise)
 
 def load_grey(path: Path) -> np.ndarray:
     """An image file as grey levels (H, W) float32 in [0, 255]; transparency is flattened onto a background
-    that contrasts with the strokes. A file Pillow cannot read is a UsageError."""
+    that contrasts with the strokes. A file Pillow cannot read is a InputError."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"no image file at {path}")
+        raise InputError(f"no image file at {path}")
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)  # photos: upright as the camera held them
@@ -182,10 +182,10 @@ def load_grey(path: Path) -> np.ndarray:
                 return grey * alpha + background * (1 - alpha)
             return np.asarray(img.convert("L"), np.float32)
     except UnidentifiedImageError:
-        raise UsageError(f"{path} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
+        raise InputError(f"{path} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
                          ) from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise UsageError(f"cannot read the image {path}: {e}") from None
+        raise InputError(f"cannot read the image {path}: {e}") from None
 
 
 def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
@@ -196,14 +196,14 @@ def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
 
     grey = np.asarray(grey, np.float64)
     if grey.ndim != 2 or grey.size == 0:
-        raise UsageError(f"{source}: expected one grey image, got an array of shape {grey.shape}")
+        raise InputError(f"{source}: expected one grey image, got an array of shape {grey.shape}")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     background = float(np.median(border))
     if background > 127.5:  # dark on light (ink on paper): invert so that the digit is bright, as in MNIST
         grey, background = 255.0 - grey, 255.0 - background
     peak = float(grey.max())
     if peak - background < 16:  # less than about 6% contrast anywhere
-        raise UsageError(f"{source}: the image is blank (no digit stands out from the background)")
+        raise InputError(f"{source}: the image is blank (no digit stands out from the background)")
     level = np.clip((grey - background) / (peak - background), 0.0, 1.0)
     level[level < FLOOR] = 0.0
     rows, cols = np.nonzero(level >= INK)
@@ -214,7 +214,7 @@ def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
     box = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
     box = np.clip(box, 0.0, None)  # Lanczos rings below zero next to strokes
     if box.max() <= 0:
-        raise UsageError(f"{source}: the digit vanishes when scaled to {BOX}x{BOX} pixels")
+        raise InputError(f"{source}: the digit vanishes when scaled to {BOX}x{BOX} pixels")
     box = np.clip(box / box.max(), 0.0, 1.0)  # MNIST digits reach full intensity
     field = np.zeros((ROWS, COLUMNS), np.float32)
     bh, bw = box.shape
@@ -252,5 +252,5 @@ def save_preview(images: list[np.ndarray], path: Path, zoom: int = 8, gap: int =
         picture = Image.fromarray(np.round(sheet * 255).astype(np.uint8))
         write_atomically(path, lambda tmp: picture.save(tmp, format=image_format))
     except OSError as e:
-        raise UsageError(f"cannot write {path}: {e}") from None
+        raise InputError(f"cannot write {path}: {e}") from None
     return path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.babi import BabiMemnn, BabiRnn
 from rnnzoo.examples.base import Example
 from rnnzoo.examples.conv_lstm import ConvLstm
@@ -15,5 +15,5 @@ EXAMPLES: dict[str, Example] = {e.name: e for e in (BabiMemnn(), BabiRnn(), Imdb
 
 def get_example(name: str) -> Example:
     if name not in EXAMPLES:
-        raise UsageError(f"unknown example {name!r}; choose from {', '.join(EXAMPLES)}")
+        raise InputError(f"unknown example {name!r}; choose from {', '.join(EXAMPLES)}")
     return EXAMPLES[name]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.data import babi
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.babi_rnn import BabiRNN
 from rnnzoo.models.memnn import MemNN
@@ -38,7 +38,7 @@ class BabiData(TrainSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.task not in babi.TASKS:
-            raise UsageError(f"--task must be qa1 to qa20, got {self.task!r}")
+            raise InputError(f"--task must be qa1 to qa20, got {self.task!r}")
 
 
 @dataclass(frozen=True)
@@ -125,12 +125,12 @@ class _Babi(Example):
                ) -> tuple[Tensor, Tensor, list[str]]:
         """Index a typed story and question like the training data; returns the story words kept."""
         if not story.strip() or not question.strip():
-            raise UsageError(f"{self.name} needs both --story and --question, e.g. {self.predict_options}")
+            raise InputError(f"{self.name} needs both --story and --question, e.g. {self.predict_options}")
         story_words, question_words = babi.tokenize(story), babi.tokenize(question)
         word_idx = babi.word_index(meta["vocab"])
         unknown = sorted({w for w in story_words + question_words if w not in word_idx})
         if unknown:
-            raise UsageError(f"unknown word(s) {', '.join(unknown)}: this model knows only "
+            raise InputError(f"unknown word(s) {', '.join(unknown)}: this model knows only "
                              f"{', '.join(meta['vocab'])}")
         S, Q = meta["story_maxlen"], meta["query_maxlen"]
         if len(story_words) > S:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 
 if TYPE_CHECKING:
     from rnnzoo.runs import LoadedRun
@@ -49,26 +49,26 @@ class TrainSettings:
             value, option = getattr(self, f.name), "--" + f.name.replace("_", "-")
             allowed = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else ()
             if allowed and value not in allowed:
-                raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+                raise InputError(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if not math.isfinite(value):
-                raise UsageError(f"{option} must be a finite number, got {value}")
+                raise InputError(f"{option} must be a finite number, got {value}")
             # counts and sizes are >= 1, except where a field says otherwise ("min" in its metadata) or its
             # default 0 means "off" or "all"
             least = f.metadata.get("min", 0 if f.default == 0 else 1)
             if isinstance(value, int) and value < least:
-                raise UsageError(f"{option} must be at least {least}, got {value}")
+                raise InputError(f"{option} must be at least {least}, got {value}")
             if f.name.endswith("rate") and not 0 <= value < 1:
-                raise UsageError(f"{option} is a dropout rate: 0 <= rate < 1, got {value}")
+                raise InputError(f"{option} is a dropout rate: 0 <= rate < 1, got {value}")
             if f.name in ("lr", "clip_norm") and value <= 0:
-                raise UsageError(f"{option} must be positive, got {value}")
+                raise InputError(f"{option} must be positive, got {value}")
             if f.name == "validation_split" and not 0 < value < 1:
-                raise UsageError(f"{option} must be between 0 and 1, got {value}")
+                raise InputError(f"{option} must be between 0 and 1, got {value}")
             if f.name.endswith("momentum") and not 0 <= value <= 1:
-                raise UsageError(f"{option} must be between 0 and 1, got {value}")
+                raise InputError(f"{option} must be between 0 and 1, got {value}")
         if self.optimizer not in KERAS_OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
 
 
 # Keras' defaults, so that a faithful config trains as the original did (PyTorch's differ: RMSprop alpha
@@ -110,7 +110,7 @@ def carve_validation(split: Split, fraction: float, seed: int, groups: Tensor | 
     With `groups` (one id per example), whole groups are held out, so that examples which share content
     (the questions of one bAbI story share its sentences) never sit on both sides."""
     if not 0 < fraction < 1:
-        raise UsageError(f"validation_split must be between 0 and 1, got {fraction}")
+        raise InputError(f"validation_split must be between 0 and 1, got {fraction}")
     ids = torch.arange(len(split)) if groups is None else groups.unique()
     chosen = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
     held = torch.isin(ids if groups is None else groups, chosen[:max(1, round(len(ids) * fraction))])
@@ -132,12 +132,12 @@ class Example(ABC):
     # --- configuration -------------------------------------------------------------------------------
     def config(self, preset: str = "faithful", **overrides: Any) -> Any:
         if preset not in self.presets:
-            raise UsageError(f"{self.name} has no preset {preset!r}; choose from {', '.join(self.presets)}")
+            raise InputError(f"{self.name} has no preset {preset!r}; choose from {', '.join(self.presets)}")
         values = {**self.presets[preset], **overrides}
         known = {f.name for f in dataclasses.fields(self.Config)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UsageError(f"{self.name} has no setting {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise InputError(f"{self.name} has no setting {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         return self.Config(**values)
 
     def config_from_dict(self, values: Mapping[str, Any]) -> Any:
@@ -173,7 +173,7 @@ class Example(ABC):
 
     def make_optimizer(self, cfg: Any, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         if cfg.optimizer not in KERAS_OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer {cfg.optimizer!r}; choose from {', '.join(KERAS_OPTIMIZERS)}")
         cls, defaults = KERAS_OPTIMIZERS[cfg.optimizer]
         # Adam and SGD have fused kernels (one pass, no temporaries: +55% a step for imdb_cnn_lstm on CPU,
         # whose Adam update of a 20000 x 128 embedding otherwise allocates and page-faults 10 MB buffers);

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.data.movies import generate_movies
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.files import pyplot, save_figure, write_atomically
 from rnnzoo.models.conv_lstm import ConvLSTMNet
@@ -60,7 +60,7 @@ class ConvLstmConfig(TrainSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.kernel_size % 2 != 1:
-            raise UsageError(f"--kernel-size must be odd ('same' padding keeps the frame size), got {self.kernel_size}")
+            raise InputError(f"--kernel-size must be odd ('same' padding keeps the frame size), got {self.kernel_size}")
 
 
 class ConvLstm(Example):
@@ -98,11 +98,11 @@ class ConvLstm(Example):
     # --- data and model -----------------------------------------------------------------------------
     def check(self, cfg: ConvLstmConfig) -> None:
         if not 2 <= cfg.train_movies <= cfg.test_start < cfg.movies:
-            raise UsageError(f"need 2 <= train_movies <= test_start < movies (train on movies 0..train_movies-1, "
+            raise InputError(f"need 2 <= train_movies <= test_start < movies (train on movies 0..train_movies-1, "
                              f"test on test_start..movies-1), got train_movies {cfg.train_movies}, test_start "
                              f"{cfg.test_start}, movies {cfg.movies}")
         if cfg.frames < 2 or cfg.size < 8:
-            raise UsageError(f"need frames >= 2 and size >= 8, got frames {cfg.frames}, size {cfg.size}")
+            raise InputError(f"need frames >= 2 and size >= 8, got frames {cfg.frames}, size {cfg.size}")
 
     def load_data(self, cfg: ConvLstmConfig, seed: int) -> Data:
         self.check(cfg)
@@ -142,17 +142,17 @@ class ConvLstm(Example):
         test_start = meta.get("test_start", n_train)
         which = args.which if args.which is not None else (1004 if n_movies > 1004 else test_start)
         if not 0 <= which < n_movies:
-            raise UsageError(f"no movie {which}: this run's generator makes movies 0..{n_movies - 1} (test movies "
+            raise InputError(f"no movie {which}: this run's generator makes movies 0..{n_movies - 1} (test movies "
                              f"{test_start}..{n_movies - 1}; the original shows 1004)")
         # the original's 7 given and 8 predicted for its 15 frames; shorter movies (small presets) get fewer
         given = args.frames if args.frames is not None else min(7, max(2, T // 2))
         ahead = args.ahead if args.ahead is not None else min(8, T + 1 - given)
         if given < 2 or ahead < 1 or given + ahead > T + 1:
-            raise UsageError(f"--frames {given} --ahead {ahead}: need --frames >= 2, --ahead >= 1 and frames + ahead "
+            raise InputError(f"--frames {given} --ahead {ahead}: need --frames >= 2, --ahead >= 1 and frames + ahead "
                              f"<= {T + 1} (movies of {T} frames, whose targets reach frame {T + 1})")
         test_movies = getattr(args, "test_movies", 0) or 0
         if test_movies < 0:
-            raise UsageError(f"--test-movies must be >= 0, got {test_movies}")
+            raise InputError(f"--test-movies must be >= 0, got {test_movies}")
         test_movies = min(test_movies, n_movies - test_start)
         # Movies are drawn one after another, so the first `last` movies are those the run saw.
         last = max(which + 1, test_start + test_movies)
@@ -186,7 +186,7 @@ class ConvLstm(Example):
             draw_grid(png, true, predicted, given, report["model"]["iou"], which)
             draw_gif(gif, true, predicted, given)
         except OSError as exc:
-            raise UsageError(f"cannot write the pictures to {folder}: {exc.strerror or exc}; give another --out"
+            raise InputError(f"cannot write the pictures to {folder}: {exc.strerror or exc}; give another --out"
                              ) from None
         report["png"], report["gif"] = str(png), str(gif)
 

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from rnnzoo.data import imdb
 from rnnzoo.data.cache import DataError
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.imdb import ImdbBidirectionalLSTM, ImdbCnnLSTM, ImdbLSTM
 
@@ -121,9 +121,9 @@ class _Imdb(Example):
         try:
             imdb.check_sizes(cfg.num_words, cfg.index_from)
         except DataError as e:
-            raise UsageError(str(e)) from None
+            raise InputError(str(e)) from None
         if cfg.maxlen < 1:
-            raise UsageError(f"maxlen must be at least 1, got {cfg.maxlen}")
+            raise InputError(f"maxlen must be at least 1, got {cfg.maxlen}")
         if cfg.generated_reviews > 0:
             rng = np.random.default_rng(seed)
             train_reviews = imdb.generate_reviews(cfg.generated_reviews, rng)
@@ -139,7 +139,7 @@ class _Imdb(Example):
             source = "aclImdb_v1"
         for name, count in (("train_reviews", cfg.train_reviews), ("test_reviews", cfg.test_reviews)):
             if count < 0:
-                raise UsageError(f"{name} must be 0 (all) or a positive number, got {count}")
+                raise InputError(f"{name} must be 0 (all) or a positive number, got {count}")
         if cfg.train_reviews:
             train = train.take(np.arange(min(cfg.train_reviews, len(train))))
         if cfg.test_reviews:
@@ -184,7 +184,7 @@ class _Imdb(Example):
             try:
                 encoded.append(imdb.encode(text, indices, meta["maxlen"]))
             except DataError as e:
-                raise UsageError(f"{where}: {e}; give review text") from None
+                raise InputError(f"{where}: {e}; give review text") from None
         model.eval()
         probs: list[float] = []
         device = next(model.parameters()).device
@@ -218,21 +218,21 @@ class _Imdb(Example):
 def read_reviews(texts: list[str] | None, file: Path | None, column: str | None, usage: str
                  ) -> Iterator[tuple[str, str]]:
     """(where, text) of each review given on the command line: --text (repeatable) and/or --file (one review
-    per line; a CSV with --column). Every user mistake is a UsageError saying what to do."""
+    per line; a CSV with --column). Every user mistake is a InputError saying what to do."""
     if not texts and file is None:
-        raise UsageError(f"give reviews to score: {usage}")
+        raise InputError(f"give reviews to score: {usage}")
     if column is not None and file is None:
-        raise UsageError("--column names a column of the CSV file given with --file")
+        raise InputError("--column names a column of the CSV file given with --file")
     for n, text in enumerate(texts or [], start=1):
         if not text.strip():
-            raise UsageError(f"--text #{n} is empty; give the review's text")
+            raise InputError(f"--text #{n} is empty; give the review's text")
         yield f"text {n}", text
     if file is None:
         return
     content = _read_text(file)
     if column is None and file.suffix.lower() == ".csv":
         header = next(csv.reader(io.StringIO(content, newline="")), [])
-        raise UsageError(f"{file} is a CSV file: name the column with the reviews with --column; its columns: "
+        raise InputError(f"{file} is a CSV file: name the column with the reviews with --column; its columns: "
                          f"{', '.join(header) or '(none)'}")
     if column is not None:
         yield from _csv_reviews(file, content, column)
@@ -245,24 +245,24 @@ def read_reviews(texts: list[str] | None, file: Path | None, column: str | None,
             found = True
             yield f"line {n}", line
     if not found:
-        raise UsageError(f"{file} holds no reviews (expected one review per line)")
+        raise InputError(f"{file} holds no reviews (expected one review per line)")
 
 
 def _read_text(file: Path) -> str:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"no file {file}") from None
+        raise InputError(f"no file {file}") from None
     except OSError as e:
-        raise UsageError(f"cannot read {file}: {e.strerror or e}") from None
+        raise InputError(f"cannot read {file}: {e.strerror or e}") from None
     if b"\0" in raw[:8192]:
-        raise UsageError(f"{file} is a binary file, not reviews: give a UTF-8 text file with one review per "
+        raise InputError(f"{file} is a binary file, not reviews: give a UTF-8 text file with one review per "
                          "line, or a CSV file with --column")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise UsageError(f"{file} is not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save it as UTF-8 "
+        raise InputError(f"{file} is not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save it as UTF-8 "
                          "and try again") from None
 
 
@@ -271,16 +271,16 @@ def _csv_reviews(file: Path, content: str, column: str) -> Iterator[tuple[str, s
     try:
         header = reader.fieldnames or []
         if column not in header:
-            raise UsageError(f"{file} has no column {column!r}; its columns: {', '.join(header) or '(none)'}")
+            raise InputError(f"{file} has no column {column!r}; its columns: {', '.join(header) or '(none)'}")
         rows = list(reader)
     except csv.Error as e:
-        raise UsageError(f"{file} is not a readable CSV file (line {reader.line_num}: {e})") from None
+        raise InputError(f"{file} is not a readable CSV file (line {reader.line_num}: {e})") from None
     if not rows:
-        raise UsageError(f"{file} has a header but no rows")
+        raise InputError(f"{file} has a header but no rows")
     for n, row in enumerate(rows, start=2):
         text = row.get(column) or ""
         if not text.strip():
-            raise UsageError(f"{file}, row {n}: column {column!r} is empty; every row needs a review")
+            raise InputError(f"{file}, row {n}: column {column!r} is empty; every row needs a review")
         yield f"row {n}", text
 
 
@@ -312,7 +312,7 @@ class ImdbCnnLstm(_Imdb):
 
     def build_model(self, cfg: CnnLstmConfig, meta: Mapping[str, Any]) -> nn.Module:
         if meta["maxlen"] - cfg.kernel_size + 1 < cfg.pool_size:
-            raise UsageError(f"maxlen {meta['maxlen']} is too short for a convolution of kernel_size "
+            raise InputError(f"maxlen {meta['maxlen']} is too short for a convolution of kernel_size "
                              f"{cfg.kernel_size} followed by pooling over {cfg.pool_size}: need maxlen >= "
                              f"{cfg.kernel_size + cfg.pool_size - 1}")
         return ImdbCnnLSTM(meta["num_words"], cfg.embedding_dim, cfg.dropout_rate, cfg.filters, cfg.kernel_size,

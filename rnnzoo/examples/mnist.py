@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.data import mnist
-from rnnzoo.errors import UsageError
+from rnnzoo.errors import InputError
 from rnnzoo.examples.base import Data, Example, Split, TrainSettings, carve_validation
 from rnnzoo.models.hierarchical import HierarchicalRNN
 
@@ -90,7 +90,7 @@ class MnistHierarchicalRnn(Example):
         model = run.model
         paths = getattr(args, "image", None) or []
         if not paths:
-            raise UsageError(f"{self.name} needs --image with one or more image files, e.g. "
+            raise InputError(f"{self.name} needs --image with one or more image files, e.g. "
                              f"rnnzoo predict {self.name} {self.predict_options}")
         seen = [mnist.prepare_image(path) for path in paths]  # each (28, 28) in [0, 1]
         images = torch.from_numpy(np.stack(seen))[..., None]  # (N, 28, 28, 1)
