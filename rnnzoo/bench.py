@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rnnzoo.examples.base import Example
+from rnnzoo.specs.base import Example
 
 
 def lstm_flops(module: nn.LSTM, x: Tensor) -> int:

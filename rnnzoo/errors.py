@@ -3,9 +3,14 @@
 `InputError` is raised for any bad input (an unknown example or setting, an unreadable image, a word the
 model does not know, a checkpoint of another shape ...). Its message says what was wrong and what is
 valid; the command line prints it as `rnnzoo: error: <message>` and exits with status 2, never with a
-traceback. It is exported as `rnnzoo.InputError`.
+traceback. It is exported as `rnnzoo.InputError`. `DataError` is the same for a dataset that is missing,
+corrupt or cannot be fetched (`rnnzoo.DataError`).
 """
 
 
 class InputError(ValueError):
     """A user mistake: the message says what was wrong and what is valid."""
+
+
+class DataError(Exception):
+    """A dataset is missing, corrupt or cannot be fetched; the message says what is wrong and what to do."""

@@ -1,6 +1,6 @@
 """The one training loop, evaluation and checkpointing shared by every example.
 
-It gets a model, a loss and data from an example spec (`rnnzoo.examples`) and never imports a model. Runs
+It gets a model, a loss and data from an example spec (`rnnzoo.specs`) and never imports a model. Runs
 live in `runs/<example>/<id>/` (under $RNNZOO_RUNS, default ./runs): config.json, command.txt,
 summary.txt, metrics.jsonl, metrics.png, checkpoints/last.pt (every epoch, and on Ctrl-C; under torchrun,
 where Ctrl-C stops every process at once, the end of the last epoch), checkpoints/best.pt (best validation
@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnzoo.errors import InputError
-from rnnzoo.examples.base import Data, Example, Split
 from rnnzoo.files import pyplot, save_figure, write_atomically, write_text
+from rnnzoo.specs.base import Data, Example, Split
 
 CHECKPOINT_FORMAT = 1
 

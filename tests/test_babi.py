@@ -7,7 +7,7 @@ import pytest
 
 from rnnzoo.data import babi
 from rnnzoo.data.cache import DataError
-from rnnzoo.examples import get_example
+from rnnzoo.specs import get_example
 
 LINES = [
     "1 Mary moved to the bathroom.",
@@ -82,7 +82,7 @@ def test_generator_is_seeded_and_parses() -> None:
 def test_validation_holds_out_whole_stories() -> None:
     import torch
 
-    from rnnzoo.examples.base import Split, carve_validation
+    from rnnzoo.specs.base import Split, carve_validation
 
     stories = babi.get_stories(babi.generate_qa1_lines(40, np.random.default_rng(0)))  # 5 questions a story
     ids = babi.story_ids(stories)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnzoo.cli import main
-from rnnzoo.examples import EXAMPLES
+from rnnzoo.specs import EXAMPLES
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -24,8 +24,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_list_names_every_example(capsys) -> None:
     code, out, _ = run(capsys, "list")
     assert code == 0 and all(name in out for name in EXAMPLES)
-    memnn = next(line for line in out.splitlines() if line.startswith("babi_memnn "))
-    assert "--preset small, tiny, tuned" in memnn  # where to find the settings that reach 98%
+    lines = out.splitlines()
+    memnn = lines[lines.index(next(line for line in lines if line.startswith("babi_memnn "))) + 2]
+    assert "--preset tuned, offline (generated data), tiny (generated data)" in memnn  # where 98% is reached
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "babi_memnn", "--help"],
@@ -79,8 +80,14 @@ def test_summary_prints_the_seed_table_shapes(capsys) -> None:
     (["demo", "--epochs", "0"], "must be at least 1"),
     (["train", "babi_memnn", "--lr", "nan"], "--lr must be a finite number"),
     (["train", "conv_lstm", "--kernel-size", "2"], "--kernel-size must be odd"),
-    # a misspelled option is reported with the usage of the subcommand it was given to
-    (["train", "babi_memnn", "--learning-rate", "0.1"], "usage: rnnzoo train babi_memnn"),
+    # a misspelled option is reported first, with the closest option and the subcommand's help to see
+    (["train", "babi_memnn", "--learning-rate", "0.1"], "(see: rnnzoo train babi_memnn --help)"),
+    (["train", "babi_memnn", "--epcohs", "3"], "unrecognized arguments: --epcohs 3 (did you mean '--epochs'?)"),
+    (["train", "babi_memn"], "invalid choice: 'babi_memn' (choose from"),
+    (["train", "babi_memn"], "(did you mean 'babi_memnn'?)"),
+    (["train", "babi_memnn", "--preset", "tuend"], "(did you mean 'tuned'?)"),
+    (["predict", "babi_memnn", "--story", "x", "--questoin", "y"], "(did you mean '--question'?)"),
+    (["runs", "imdb_lstn"], "unknown example 'imdb_lstn' (did you mean 'imdb_lstm'?)"),
     (["train", "babi_memnn", "--preset", "tiny", "--generated-stories", "1", "--quiet"], "too few examples"),
 ])
 def test_user_mistakes_are_one_line_errors(capsys, argv: list[str], message: str) -> None:
@@ -201,21 +208,14 @@ def test_predict_refuses_options_of_another_example(capsys, tmp_path: Path) -> N
 
 def test_predict_help_groups_the_options_by_dataset(capsys) -> None:
     _, out, _ = run(capsys, "predict", "--help")
-    groups = {"bAbI (babi_memnn, babi_rnn)": ["--story", "--question"],
+    groups = {"bAbI (babi_memnn, babi_rnn)": ["--story", "--story-file", "--question"],
               "IMDB (imdb_lstm, imdb_cnn_lstm, imdb_bidirectional_lstm)": ["--text", "--file", "--column"],
               "MNIST (mnist_hierarchical_rnn)": ["--image", "--show"],
-              "moving squares (conv_lstm)": ["--which", "--frames", "--ahead", "--out", "--test-movies"]}
+              "moving squares (conv_lstm)": ["--movie", "--resize", "--frames", "--ahead", "--out", "--test-movies"]}
     titles = [out.index(title + ":") for title in groups]
     assert titles == sorted(titles)
     for (title, options), start, end in zip(groups.items(), titles, titles[1:] + [out.index("examples:")]):
         assert all(f"  {option} " in out[start:end] for option in options), title
-
-
-def test_the_examples_of_a_predict_group_read_the_same_options() -> None:
-    from rnnzoo.cli import predict_groups
-
-    for examples in predict_groups().values():
-        assert len({type(e).add_predict_arguments for e in examples}) == 1
 
 
 def test_conv_lstm_predict_defaults_fit_the_runs_movies(capsys, tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_conv_lstm_predict_defaults_fit_the_runs_movies(capsys, tmp_path: Path) 
     code, out, err = run(capsys, "predict", str(tmp_path / "r"), "--json")
     report = json.loads(out)
     assert code == 0, err
-    assert len(report["predicted_frames"]) == min(8, frames + 1 - min(7, max(2, frames // 2)))
+    assert len(report["frame_numbers"]) == min(8, frames + 1 - min(7, max(2, frames // 2)))
 
 
 def test_a_run_without_a_finished_epoch_points_to_its_last_checkpoint(capsys, tmp_path: Path) -> None:
@@ -237,7 +237,7 @@ def test_a_run_without_a_finished_epoch_points_to_its_last_checkpoint(capsys, tm
 
 def test_a_failed_data_load_leaves_no_run_folder_behind(capsys, monkeypatch, tmp_path: Path) -> None:
     from rnnzoo.data.cache import DataError
-    from rnnzoo.examples import get_example
+    from rnnzoo.specs import get_example
 
     def no_data(*args, **kwargs):
         raise DataError("no network")

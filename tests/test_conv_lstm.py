@@ -16,9 +16,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from rnnzoo.cli import main
 from rnnzoo.data import movies
 from rnnzoo.errors import InputError
-from rnnzoo.examples import get_example
-from rnnzoo.examples.conv_lstm import bce, iou, rollout, rollout_scores
 from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, NextFrameConv3d, reference_conv_lstm
+from rnnzoo.specs import get_example
+from rnnzoo.specs.conv_lstm import bce, iou, rollout, rollout_scores
 from rnnzoo.summary import layer_rows
 from rnnzoo.training import train
 
@@ -237,7 +237,7 @@ def test_rollout_feeds_predictions_back_and_scores_against_the_copy_last_baselin
     assert scores["base_iou"][0].tolist() == [1.0, 1.0]  # copying the last frame is right for a still square
     assert scores["base_iou"][1, 1] < scores["base_iou"][1, 0] < 1.0  # and ever more wrong for a moving one
     assert scores["base_bce"][0].max() < 1e-6
-    assert scores["model_iou"][0].tolist() == [1.0, 1.0]  # the oracle keeps the still square
+    assert scores["model_iou"][0].tolist() == pytest.approx([1.0, 1.0])  # the oracle keeps the still square
 
 
 def test_train_then_predict_writes_pictures_and_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,15 +256,16 @@ def test_train_then_predict_writes_pictures_and_scores(tmp_path: Path, capsys: p
         assert animation.n_frames == 6
     assert main(["predict", run, "--which", "2", "--frames", "2", "--ahead", "5", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["split"] == "training" and report["predicted_frames"] == [3, 4, 5, 6, 7]
-    assert len(report["model"]["iou"]) == len(report["copy_last_frame"]["bce"]) == 5
+    assert report["source"] == "movie 2 (training movie)" and report["frame_numbers"] == [3, 4, 5, 6, 7]
+    assert len(report["scores"]["model_iou"]) == len(report["scores"]["base_bce"]) == 5
     assert Path(report["png"]).parent == result.run_dir  # the run folder by default
 
 
 @pytest.mark.parametrize("options, message", [
     (["--which", "14"], "no movie 14: this run's generator makes movies 0..13"),
     (["--frames", "5", "--ahead", "3"], "frames + ahead <= 7"),
-    (["--frames", "1"], "--frames >= 2"),
+    (["--frames", "1"], "--frames: must be at least 2, got 1"),
+    (["--movie", "nothere.gif"], "no movie at nothere.gif"),
 ])
 def test_predict_errors_say_what_is_valid(options: list[str], message: str, capsys: pytest.CaptureFixture[str]
                                           ) -> None:

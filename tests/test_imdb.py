@@ -3,7 +3,7 @@ models' layer tables and LSTM variants, and prediction on raw text end to end (t
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import io
 import json
 import tarfile
@@ -17,9 +17,8 @@ from rnnzoo.cli import main as cli_main
 from rnnzoo.data import imdb
 from rnnzoo.data.cache import DataError
 from rnnzoo.errors import InputError
-from rnnzoo.examples import get_example
 from rnnzoo.models.imdb import RecurrentDropoutLSTM, WeightDropLSTM
-from rnnzoo.runs import load_run
+from rnnzoo.specs import get_example
 from rnnzoo.summary import layer_rows
 from rnnzoo.training import train
 
@@ -288,10 +287,17 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _predict(run_dir: Path, **options: object) -> str:
-    run = load_run(str(run_dir))
-    args = argparse.Namespace(**{"text": None, "file": None, "column": None, "json": False, **options})
+    """`rnnzoo predict RUN` with these options, through the command line's own parser and command; its
+    output (an InputError is raised, as the command raises it)."""
+    from rnnzoo.cli import build_parser, cmd_predict
+
+    argv = ["predict", str(run_dir)]
+    for key, value in options.items():
+        for item in value if isinstance(value, list) else [value]:
+            argv += [f"--{key}"] if item is True else [f"--{key}", str(item)]
     out = io.StringIO()
-    run.example.predict(run, args, out)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        cmd_predict(build_parser().parse_args(argv))
     return out.getvalue()
 
 
@@ -303,8 +309,8 @@ def test_predict_text_json(tiny_run: Path) -> None:
     first, second = (json.loads(line) for line in lines)
     assert first["review"] == "text 1" and first["label"] in ("positive", "negative")
     assert 0 <= first["probability"] <= 1 and (first["probability"] >= 0.5) == (first["label"] == "positive")
-    assert first["truncated_words"] == 0 and first["words"] == 4
-    assert second["words"] == 32 and second["truncated_words"] == 20 and len(second["truncated"]) == 20
+    assert first["truncated"] == [] and len(first["words"]) == 4
+    assert len(second["words"]) == 32 and len(second["truncated"]) == 20
     assert "zzyzx" in second["oov"]
 
 
@@ -317,18 +323,19 @@ def test_predict_file_and_csv(tiny_run: Path, tmp_path: Path) -> None:
     table = tmp_path / "reviews.csv"
     table.write_text('id,text\n1,"Great, moving.\nTwo lines."\n2,Boring\n', encoding="utf-8")
     lines = _predict(tiny_run, file=table, column="text", json=True).splitlines()
-    assert [json.loads(line)["review"] for line in lines] == ["row 2", "row 3"]
+    assert [json.loads(line)["review"] for line in lines] == ["line 2", "line 4"]  # where each row starts
 
 
 @pytest.mark.parametrize("content, options, message", [
     (None, {"text": ["   "]}, "--text #1 is empty"),
-    (None, {"text": ["?! ..."]}, "no words"),
+    (None, {"text": ["?! ..."]}, "text 1: the review has no words"),
     (None, {}, "give reviews to score"),
     (b"good film\n\xff\xfe bad\n", {}, "not UTF-8 text .* line 2"),
     (b"\x89PNG\r\n\x1a\n\0\0\0IHDR", {}, "binary file"),
     (b"\n\n", {}, "holds no reviews"),
     (b"id,review\n1,good\n", {"column": "text"}, "no column 'text'; its columns: id, review"),
-    (b"id,review\n1,\n", {"column": "review"}, "row 2: column 'review' is empty"),
+    (b"id,review\n1,\n", {"column": "review"}, "line 2: column 'review' is empty"),
+    (b'id,review\n1,"good film\n2,bad film\n', {"column": "review"}, "the row on line 2: .*never closed"),
 ])
 def test_bad_input_is_a_clear_error(tiny_run: Path, tmp_path: Path, content: bytes | None,
                                     options: dict[str, object], message: str) -> None:

@@ -18,9 +18,9 @@ from rnnzoo.cli import main
 from rnnzoo.data import DATASETS, mnist
 from rnnzoo.data.cache import DataError
 from rnnzoo.errors import InputError
-from rnnzoo.examples import get_example
 from rnnzoo.models.hierarchical import HierarchicalRNN, StepwiseLSTM
 from rnnzoo.models.layers import LSTM
+from rnnzoo.specs import get_example
 from rnnzoo.summary import layer_rows
 
 EXAMPLE = "mnist_hierarchical_rnn"
@@ -303,16 +303,22 @@ def test_predict_end_to_end_with_a_tiny_model(tmp_path: Path, capsys: pytest.Cap
     show = tmp_path / "seen.png"
     capsys.readouterr()
     assert main(["predict", str(run.run_dir), "--image", str(blob), str(colour), "--show", str(show)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
     pattern = r"(.+): (\d)  \(p=(0\.\d{3}|1\.000)\)  top 3: \d \d\.\d{3}, \d \d\.\d{3}, \d \d\.\d{3}"
-    assert [re.fullmatch(pattern, line).group(1) for line in lines[:2]] == [str(blob), str(colour)]
-    assert "seen.png" in lines[2]
+    assert [re.fullmatch(pattern, line).group(1) for line in lines] == [str(blob), str(colour)]
+    assert f"wrote {show}" in err
     with Image.open(show) as sheet:
         assert sheet.size == (2 * 28 * 8 + 4, 28 * 8)
     assert main(["predict", str(run.run_dir), "--image", str(blob), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["digit"] == result["top3"][0][0] and 0 <= result["probability"] <= 1
-    assert sum(p for _, p in result["top3"]) <= 1 + 1e-6
+    assert result["digit"] == result["top"][0][0] and 0 <= result["probability"] <= 1
+    assert sum(p for _, p in result["top"]) <= 1 + 1e-6 and abs(sum(result["probabilities"]) - 1) < 1e-5
+    # --show never overwrites an input image, and says when it replaces another file
+    assert main(["predict", str(run.run_dir), "--image", str(blob), "--show", str(blob)]) == 2
+    assert "would overwrite the input image" in capsys.readouterr().err
+    assert main(["predict", str(run.run_dir), "--image", str(blob), "--show", str(show)]) == 0
+    assert f"replaced {show}" in capsys.readouterr().err
     assert main(["predict", str(run.run_dir)]) == 2
     assert "--image" in capsys.readouterr().err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnzoo.examples import EXAMPLES, get_example
+from rnnzoo.specs import EXAMPLES, get_example
 from rnnzoo.summary import layer_rows
 
 

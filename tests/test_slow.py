@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnnzoo.examples import get_example
+from rnnzoo.specs import get_example
 from rnnzoo.training import train
 
 pytestmark = pytest.mark.slow

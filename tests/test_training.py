@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import math
 import os
@@ -15,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnzoo.examples import EXAMPLES, get_example
-from rnnzoo.examples.babi import BabiMemnn
 from rnnzoo.runs import load_run
+from rnnzoo.specs import EXAMPLES, get_example
+from rnnzoo.specs.babi import BabiMemnn
 from rnnzoo.training import evaluate, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,19 +112,6 @@ def test_checkpoint_loading_refuses_code_and_foreign_files(tmp_path: Path) -> No
         load_checkpoint(tmp_path / "junk.pt")
 
 
-def test_predict_answers_a_typed_story_with_attention(tmp_path: Path) -> None:
-    example = get_example("babi_memnn")
-    result = train(example, example.config("tiny"), seed=0, progress=False, run_dir=tmp_path / "run")
-    run = load_run(str(result.run_dir))
-    out = io.StringIO()
-    args = argparse.Namespace(story="Mary moved to the bathroom. John went to the hallway.",
-                              question="Where is Mary?")
-    example.predict(run, args, out)
-    text = out.getvalue()
-    assert text.startswith("answer: ") and "(p=" in text
-    assert "Mary moved to the bathroom ." in text and "attention" in text
-
-
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_every_example_trains_evaluates_and_reloads_on_its_tiny_preset(name: str, tmp_path: Path) -> None:
     example = get_example(name)
@@ -146,7 +131,7 @@ def test_distributed_two_processes_end_with_identical_weights(name: str, tmp_pat
     worker.write_text(
         "import json, os, sys, torch\n"
         "from pathlib import Path\n"
-        "from rnnzoo.examples import get_example\n"
+        "from rnnzoo.specs import get_example\n"
         "from rnnzoo.training import train\n"
         f"ex = get_example({name!r})\n"
         "out, rank = Path(sys.argv[1]), os.environ['RANK']\n"

@@ -38,16 +38,14 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from rnnzoo.errors import DataError
+
 TIMEOUT_S = 60  # seconds for connecting and for each read of a download
 CHUNK = 1 << 20
 LOCK_STALE_S = 600  # a lock whose download has not moved for this long is taken over
 USER_AGENT = "rnnzoo/0.1 (python urllib)"
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 _TRANSFER_ERRORS = (OSError, http.client.HTTPException, ValueError)  # DataError is caught beside these
-
-
-class DataError(Exception):
-    """User-facing data problem; the message says what is wrong and what to do."""
 
 
 class NotDownloadedError(DataError):

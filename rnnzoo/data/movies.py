@@ -16,8 +16,12 @@ Movies are drawn one after the other from one generator, so movie i is the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from rnnzoo.errors import InputError
 
 SQUARES = (3, 7)  # squares per movie, inclusive
 HALF_SIZES = (2, 3)  # half-size w of a square, inclusive
@@ -84,3 +88,91 @@ def _box(frame: np.ndarray, x: int, y: int, half: int, value: float) -> None:
     would wrap around below 0; with its sizes no square gets there)."""
     n = frame.shape[0]
     frame[max(x - half, 0):min(x + half, n), max(y - half, 0):min(y + half, n)] += value
+
+
+# --- movies of one's own ---------------------------------------------------------------------------------
+
+MAX_FRAMES = 500  # a longer movie is refused: the rollout feeds the whole track back each frame
+
+
+def read_movie(source: Any, size: int, resize: bool = False) -> np.ndarray:
+    """A movie of the user's own as frames (F, size, size) float32 in [0, 1], lit squares on a dark ground.
+
+    `source`: a numpy array (F, H, W) or (F, H, W, 1), uint8 (0-255) or float (0-1); a `.npy` file of one;
+    an animated GIF; or a folder of PNG frames, read in name order. Frames of another size are refused with
+    the size expected, or, with `resize`, scaled to it. Every bad input is an InputError."""
+    if isinstance(source, str | Path):
+        array = _read_movie_file(Path(source))
+        where = str(source)
+    elif isinstance(source, np.ndarray):
+        array, where = source, "the movie"
+    else:
+        raise InputError(f"a movie is a numpy array (frames, {size}, {size}), a .npy file, a GIF or a folder of "
+                         f"PNG frames; got {type(source).__name__}")
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise InputError(f"{where}: a movie has the shape (frames, height, width) or (frames, height, width, 1), "
+                         f"got {array.shape}")
+    if not 2 <= len(array) <= MAX_FRAMES:
+        raise InputError(f"{where}: a movie needs 2 to {MAX_FRAMES} frames, got {len(array)}")
+    if array.dtype == np.uint8:
+        frames = array.astype(np.float32) / 255
+    elif np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        frames = array.astype(np.float32)
+        if not np.isfinite(frames).all():
+            raise InputError(f"{where}: the frames hold NaN or infinite values")
+        if frames.min() < 0 or frames.max() > 1:
+            raise InputError(f"{where}: frame values must lie in [0, 1] (or be uint8 0-255), got "
+                             f"{frames.min():g}..{frames.max():g}")
+    else:
+        raise InputError(f"{where}: frames of type {array.dtype} are not pixel values")
+    if frames.shape[1:] != (size, size):
+        if not resize:
+            raise InputError(f"{where}: frames of {frames.shape[2]}x{frames.shape[1]} pixels; this model reads "
+                             f"{size}x{size} (resize them, or ask for resizing: --resize, resize=True)")
+        frames = np.stack([_resized(f, size) for f in frames])
+    return np.ascontiguousarray(frames, dtype=np.float32)
+
+
+def _resized(frame: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray(np.round(frame * 255).astype(np.uint8))
+    return np.asarray(image.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255
+
+
+def _read_movie_file(path: Path) -> np.ndarray:
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
+        if not files:
+            raise InputError(f"{path} holds no .png frames")
+        if len(files) > MAX_FRAMES:
+            raise InputError(f"{path}: a movie needs 2 to {MAX_FRAMES} frames, got {len(files)}")
+        frames = []
+        for f in files:
+            try:
+                with Image.open(f) as image:
+                    frames.append(np.asarray(image.convert("L")))
+            except (OSError, UnidentifiedImageError, ValueError) as e:
+                raise InputError(f"{f} is not a readable PNG frame ({e})") from None
+        if len({f.shape for f in frames}) > 1:
+            raise InputError(f"{path}: the frames differ in size ({', '.join(sorted({str(f.shape) for f in frames}))})")
+        return np.stack(frames)
+    if not path.is_file():
+        raise InputError(f"no movie at {path}: give a .npy file, a GIF or a folder of PNG frames")
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)  # never runs code
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path} is not a readable .npy array ({e})") from None
+    try:
+        with Image.open(path) as image:
+            frames = [np.asarray(frame.convert("L")) for _, frame in zip(range(MAX_FRAMES + 1),
+                                                                         ImageSequence.Iterator(image))]
+    except (OSError, UnidentifiedImageError, ValueError, EOFError) as e:
+        raise InputError(f"{path} is not a readable movie: give a .npy file, a GIF or a folder of PNG frames ({e})"
+                         ) from None
+    return np.stack(frames)
