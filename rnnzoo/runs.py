@@ -20,6 +20,7 @@ from torch import nn
 from rnnzoo.errors import InputError
 from rnnzoo.specs import CARDS, get_example
 from rnnzoo.specs.base import Example
+from rnnzoo.specs.settings import did_you_mean
 from rnnzoo.training import load_checkpoint, runs_root
 
 
@@ -40,7 +41,8 @@ def find_run(spec: str) -> Path:
         raise InputError(f"{spec} has no trained run under {runs_root().resolve()}/ yet; train one with: rnnzoo "
                          f"train {spec} (quick: --preset {'tiny' if 'tiny' in CARDS[spec].presets else 'faithful'}), "
                          "or set RNNZOO_RUNS to the folder that holds your runs")
-    raise InputError(f"no run at {spec!r}: give a run folder (runs/<example>/<id>), a checkpoint file, or an "
+    hint = did_you_mean(spec, CARDS) if "/" not in spec else ""
+    raise InputError(f"no run at {spec!r}{hint}: give a run folder (runs/<example>/<id>), a checkpoint file, or an "
                      f"example name to use its latest run under {runs_root()}/")
 
 

@@ -142,7 +142,7 @@ class _Imdb(Example):
         scores = []
         for e, p in zip(encoded, probs):
             warnings = list(common)
-            if len(e.oov) == len(e.kept):
+            if all(w not in indices for w in e.kept):
                 warnings.append("none of its words is in the model's vocabulary; is it an English movie review?")
             scores.append(ReviewScore(p, "positive" if p >= 0.5 else "negative", list(e.words), list(e.oov),
                                       list(e.truncated), warnings))
