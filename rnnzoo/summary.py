@@ -1,7 +1,8 @@
 """A Keras-style model summary: each layer's output shape (None for the batch axis) and parameters.
 
 Rows come from forward hooks, in the order the layers run; `Tap` modules name functional steps (a dot
-product, a concatenation) so that the table reads like the seed notes' layer tables.
+product, a concatenation) so that the table reads like the seed notes' layer tables. Each row's type is
+the Keras layer it stands for (`keras_layer_name`), not the PyTorch class that computes it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,24 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+# Keras' names of PyTorch's layers, for modules that declare no `keras_name` (first match wins: subclasses
+# of these, such as the fast paths in rnnzoo.kernels, take their base's name).
+_KERAS_NAMES: tuple[tuple[type[nn.Module], str], ...] = (
+    (nn.Embedding, "Embedding"), (nn.Linear, "Dense"), (nn.Dropout, "Dropout"), (nn.Conv1d, "Conv1D"),
+    (nn.Conv2d, "Conv2D"), (nn.Conv3d, "Conv3D"), (nn.MaxPool1d, "MaxPooling1D"),
+    (nn.modules.batchnorm._BatchNorm, "BatchNormalization"))
+
+
+def keras_layer_name(module: nn.Module) -> str:
+    """The Keras layer `module` stands for: its `keras_name`, else Keras' name of its PyTorch base class
+    (an LSTM in both directions is Keras' Bidirectional), else its class name."""
+    name = getattr(module, "keras_name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(module, nn.LSTM):
+        return "Bidirectional" if module.bidirectional else "LSTM"
+    return next((keras for base, keras in _KERAS_NAMES if isinstance(module, base)), type(module).__name__)
 
 
 def _shape(t: object, dynamic_axes: Sequence[int]) -> str:
@@ -23,7 +42,7 @@ def _shape(t: object, dynamic_axes: Sequence[int]) -> str:
 
 def layer_rows(model: nn.Module, inputs: Sequence[Tensor], dynamic_axes: Sequence[int] = (0,)
                ) -> list[tuple[str, str, str, int]]:
-    """(name, type, output shape, parameters) per layer call, inputs first. A module shown as one layer
+    """(name, Keras layer type, output shape, parameters) per layer call, inputs first. A module shown as one layer
     (a leaf, or one with `summary_as_layer = True`) hides its children."""
     rows: list[tuple[str, str, str, int]] = [
         (f"input_{i + 1}" if len(inputs) > 1 else "input", "Input", _shape(x, dynamic_axes), 0)
@@ -41,7 +60,7 @@ def layer_rows(model: nn.Module, inputs: Sequence[Tensor], dynamic_axes: Sequenc
             def hook(mod: nn.Module, args: object, output: object, name: str = name) -> None:
                 params = 0 if id(mod) in counted else sum(p.numel() for p in mod.parameters())
                 counted.add(id(mod))
-                rows.append((name, type(mod).__name__, _shape(output, dynamic_axes), params))
+                rows.append((name, keras_layer_name(mod), _shape(output, dynamic_axes), params))
             hooks.append(module.register_forward_hook(hook))
     was_training = model.training
     model.eval()

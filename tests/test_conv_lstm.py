@@ -1,5 +1,6 @@
-"""conv_lstm: the movie generator, the ConvLSTM layer against a step-by-step reference, the layer table,
-and training -> prediction -> pictures end to end with the tiny preset."""
+"""conv_lstm: the movie generator, the ConvLSTM layer and the model, the layer table, and training ->
+prediction -> pictures end to end with the tiny preset (the kernels against their references:
+test_kernels.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnzoo.cli import main
 from rnnzoo.data import movies
 from rnnzoo.errors import InputError
-from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet, NextFrameConv3d, reference_conv_lstm
+from rnnzoo.models.conv_lstm import ConvLSTM2D, ConvLSTMNet
 from rnnzoo.specs import get_example
 from rnnzoo.specs.conv_lstm import bce, iou, rollout, rollout_scores
 from rnnzoo.summary import layer_rows
@@ -113,49 +113,11 @@ def test_conv_lstm_layer_shapes_and_one_input_convolution_for_all_frames() -> No
     assert torch.all(layer.input_conv.bias[5:10] == 1) and torch.all(layer.input_conv.bias[:5] == 0)
 
 
-@pytest.mark.parametrize("T", [1, 4])
-def test_conv_lstm_matches_the_step_by_step_reference_forward_and_backward(T: int) -> None:
-    torch.manual_seed(0)
-    first, second = ConvLSTM2D(3, 5).double(), ConvLSTM2D(5, 4, kernel_size=5).double()
-    with torch.no_grad():
-        for layer in (first, second):
-            layer.input_conv.bias.normal_()
-    x = torch.randn(2, T, 3, 6, 7, dtype=torch.double, requires_grad=True)
-    ours = second(first(x))  # the second layer gets the first's time-major output
-    reference = reference_conv_lstm(second, reference_conv_lstm(first, x))
-    torch.testing.assert_close(ours, reference)
-    grad = torch.randn_like(ours)
-    params = [x, *first.parameters(), *second.parameters()]
-    for a, b in zip(torch.autograd.grad(ours, params, grad), torch.autograd.grad(reference, params, grad)):
-        torch.testing.assert_close(a, b)
-
-
 def test_model_returns_channels_last_logits_for_any_frame_size() -> None:
     torch.manual_seed(0)
     model = ConvLSTMNet(filters=4, layers=2)
     movies_in = torch.rand(3, 5, 12, 10, 1)  # H != W, so a transposed axis fails
     assert model(movies_in).shape == (3, 5, 12, 10, 1)
-
-
-@pytest.mark.parametrize("padding", ["same", "causal"])
-@pytest.mark.parametrize("kernel", [1, 3, 5])
-@pytest.mark.parametrize("frames", [1, 2, 5])
-def test_next_frame_head_is_keras_conv3d(padding: str, kernel: int, frames: int) -> None:
-    # the 2-D formulation against F.conv3d over the time-padded movie, values and gradients
-    torch.manual_seed(0)
-    head = NextFrameConv3d(3, kernel, time_padding=padding).double()
-    torch.nn.init.uniform_(head.conv.bias)
-    x = torch.randn(frames, 2, 6, 7, 3, dtype=torch.float64).transpose(0, 1).requires_grad_()  # (B, T, H, W, F)
-    ours = head(x)
-    before, after = (kernel // 2, kernel // 2) if padding == "same" else (kernel - 1, 0)
-    padded = F.pad(x.permute(0, 4, 1, 2, 3), (0, 0, 0, 0, before, after))  # (B, F, T + k - 1, H, W)
-    keras = F.conv3d(padded, head.conv.weight, head.conv.bias, padding=(0, kernel // 2, kernel // 2))
-    keras = keras.permute(0, 2, 3, 4, 1)  # (B, T, H, W, 1)
-    torch.testing.assert_close(ours, keras)
-    g = torch.randn_like(ours)
-    grads = [torch.autograd.grad((y * g).sum(), (x, head.conv.weight, head.conv.bias)) for y in (ours, keras)]
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("padding, sees_next_frame", [("same", True), ("causal", False)])

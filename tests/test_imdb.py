@@ -1,5 +1,6 @@
 """IMDB examples: the normaliser, Keras-style vectorization, the archive reader and its cache, the three
-models' layer tables and LSTM variants, and prediction on raw text end to end (tiny, generated data)."""
+models' layer tables and LSTM variants (their kernels: test_kernels.py), and prediction on raw text end to
+end (tiny, generated data)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ from rnnzoo.cli import main as cli_main
 from rnnzoo.data import imdb
 from rnnzoo.data.cache import DataError
 from rnnzoo.errors import InputError
-from rnnzoo.models.imdb import RecurrentDropoutLSTM, WeightDropLSTM
+from rnnzoo.models.layers import RecurrentDropoutLSTM
 from rnnzoo.specs import get_example
 from rnnzoo.summary import layer_rows
 from rnnzoo.training import train
 
 IMDB_EXAMPLES = ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
-
 
 
 # --- normaliser ------------------------------------------------------------------------------------------
@@ -219,15 +219,6 @@ def test_both_lstm_variants_have_the_same_table_and_parameters() -> None:
     loop.load_state_dict(fused.state_dict())  # checkpoints are interchangeable
 
 
-def test_recurrent_dropout_step_loop_is_an_lstm() -> None:
-    torch.manual_seed(0)
-    lstm = RecurrentDropoutLSTM(5, 7, 0.2, 0.3)
-    x = torch.randn(3, 9, 5)
-    fused = lstm.eval()(x)  # no masks in eval mode: the fused kernel
-    loop = lstm.step_loop(x, torch.ones(3, 1, 5), torch.ones(3, 7))
-    torch.testing.assert_close(loop, fused)
-
-
 def test_recurrent_dropout_masks_are_per_sequence() -> None:
     """Keras' masks stay fixed across time: with the hidden mask zeroing all of h for sample 0, that
     sample's output equals a run where every step starts from h = 0 (the same mask at every step)."""
@@ -242,20 +233,6 @@ def test_recurrent_dropout_masks_are_per_sequence() -> None:
     no_recurrence = lstm.step_loop(x, torch.ones(2, 1, 4), torch.ones(2, 6))
     torch.testing.assert_close(out[0], no_recurrence[0])
     assert not torch.allclose(out[1], no_recurrence[1])
-
-
-def test_weight_drop_lstm_is_the_fused_lstm_in_eval_and_drops_weights_in_training() -> None:
-    torch.manual_seed(0)
-    reference = torch.nn.LSTM(5, 7, batch_first=True)
-    lstm = WeightDropLSTM(5, 7, 0.2, 0.5)
-    lstm.load_state_dict(reference.state_dict())
-    x = torch.randn(3, 9, 5)
-    torch.testing.assert_close(lstm.eval()(x), reference(x)[1][0][0])
-    lstm.train()
-    a, b = lstm(x), lstm(x)
-    assert not torch.equal(a, b)  # a new mask per batch
-    a.sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lstm.parameters())
 
 
 @pytest.mark.parametrize("name", IMDB_EXAMPLES)
@@ -388,20 +365,6 @@ def test_real_reviews_vectorize(real_data: Path) -> None:
     assert ((x == 1).sum(1) <= 1).all()  # the start token, where the review fits into 80 words
 
 
-def test_conv1d_on_sequences_equals_torch_conv1d() -> None:
-    import torch
-
-    from rnnzoo.models.imdb import Conv1D
-
-    torch.manual_seed(0)
-    conv = Conv1D(6, 4, 3).double()
-    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)  # (B, T, C)
-    y = conv(x)
-    reference = torch.nn.functional.conv1d(x.transpose(1, 2), conv.weight, conv.bias).transpose(1, 2)
-    assert y.shape == (2, 7, 4) and torch.allclose(y, reference)
-    assert torch.autograd.gradcheck(conv, (x,))
-
-
 def test_cnn_lstm_pools_like_keras_and_relu_after_pooling_changes_nothing() -> None:
     import torch
     import torch.nn.functional as F
@@ -427,13 +390,3 @@ def test_cnn_lstm_pools_like_keras_and_relu_after_pooling_changes_nothing() -> N
         assert torch.allclose(ours, theirs, atol=1e-12)
 
 
-def test_max_pooling_1d_on_sequences_equals_torch_max_pool1d() -> None:
-    import torch
-
-    from rnnzoo.models.imdb import MaxPooling1D
-
-    x = torch.randn(3, 23, 5)  # (B, T, C)
-    for options in ({"kernel_size": 4}, {"kernel_size": 3, "stride": 2, "padding": 1},
-                    {"kernel_size": 4, "ceil_mode": True}):
-        reference = torch.nn.MaxPool1d(**options)(x.transpose(1, 2)).transpose(1, 2)
-        assert torch.equal(MaxPooling1D(**options)(x), reference)

@@ -1,5 +1,5 @@
-"""mnist_hierarchical_rnn: idx parsing and its errors, the model's shapes and its CPU LSTM, turning pictures
-into MNIST-style inputs, and predict end to end with a tiny trained model."""
+"""mnist_hierarchical_rnn: idx parsing and its errors, the model's shapes, turning pictures into MNIST-style
+inputs, and predict end to end with a tiny trained model (its CPU LSTM kernel: test_kernels.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from rnnzoo.cli import main
 from rnnzoo.data import DATASETS, mnist
 from rnnzoo.data.cache import DataError
 from rnnzoo.errors import InputError
-from rnnzoo.models.hierarchical import HierarchicalRNN, StepwiseLSTM
-from rnnzoo.models.layers import LSTM
+from rnnzoo.models.hierarchical import HierarchicalRNN
 from rnnzoo.specs import get_example
 from rnnzoo.summary import layer_rows
 
@@ -164,30 +163,6 @@ def test_rows_and_columns_are_not_swapped() -> None:
     rows = layer_rows(model, [image])
     assert [shape for _, _, shape, _ in rows] == ["(None, 7, 9, 2)", "(None, 7, 6)", "(None, 5)", "(None, 4)"]
     assert seen == [((3 * 7, 9, 2), (3 * 7, 6))]  # one LSTM call over all B*rows rows, 9 steps each
-
-
-@pytest.mark.parametrize("return_sequences", [False, True])
-def test_stepwise_lstm_matches_nn_lstm(return_sequences: bool) -> None:
-    torch.manual_seed(0)
-    fast = StepwiseLSTM(3, 5, return_sequences=return_sequences).double()
-    reference = LSTM(3, 5, return_sequences=return_sequences).double()
-    reference.load_state_dict(fast.state_dict())
-    x = torch.randn(4, 6, 3, dtype=torch.double, requires_grad=True)
-    outputs, grads = [], []
-    for lstm in (fast, reference):
-        out = lstm(x)
-        weight = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
-        grads.append(torch.autograd.grad((out * weight).sum(), [x, *lstm.parameters()]))
-        outputs.append(out)
-    assert type(outputs[0].grad_fn).__name__ == "_LSTMStepsBackward"  # the stepwise path did run
-    torch.testing.assert_close(outputs[0], outputs[1])
-    for g_fast, g_ref in zip(*grads):
-        torch.testing.assert_close(g_fast, g_ref)
-    with torch.no_grad():  # without gradients it is nn.LSTM
-        torch.testing.assert_close(fast(x), outputs[1])
-    params = tuple(fast.parameters())
-    assert torch.autograd.gradcheck(lambda x, *p: torch.func.functional_call(
-        fast, dict(zip([n for n, _ in fast.named_parameters()], p)), (x,)), (x[:2, :4], *params))
 
 
 # --- pictures -> MNIST-style inputs ----------------------------------------------------------------------

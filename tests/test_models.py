@@ -1,12 +1,18 @@
-"""Every example's model on its tiny preset: shapes, loss, gradients, determinism; layer tables."""
+"""Every example's model on its tiny preset: shapes, loss, gradients, determinism; layer tables in Keras'
+terms; the state_dict keys that saved checkpoints hold."""
 
 from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
 
 import pytest
 import torch
 
+import rnnzoo.kernels
 from rnnzoo.specs import EXAMPLES, get_example
-from rnnzoo.summary import layer_rows
+from rnnzoo.summary import layer_rows, summary_table
 
 
 def _tiny(name: str):
@@ -66,54 +72,6 @@ def test_memnn_attention_axis_option() -> None:
     assert faithful.softmax_dim == 1 and memory.softmax_dim == 2  # in the question-major (B, Q, S) layout
 
 
-@pytest.mark.parametrize("p", [0.0, 0.2, 0.25, 0.3, 0.5, 1.0])
-def test_dropout_mask_drops_p_and_scales_the_rest(p: float) -> None:
-    from rnnzoo.models.layers import dropout_mask
-
-    like = torch.zeros(1, dtype=torch.float64)
-    torch.manual_seed(0)
-    mask = dropout_mask((400, 500), p, like)
-    assert mask.shape == (400, 500) and mask.dtype == torch.float64
-    if p == 1.0:
-        assert (mask == 0).all()
-        return
-    assert set(mask.unique().tolist()) <= {0.0, 1.0 / (1.0 - p)}
-    assert abs((mask == 0).double().mean().item() - p) < 0.005  # 200,000 draws: 4 standard deviations
-    assert abs(mask.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
-    torch.manual_seed(0)
-    assert torch.equal(dropout_mask((400, 500), p, like), mask)  # seeded: resumed runs draw the same masks
-    # every lane of the random words (eight of 8 bits for these rates, else four of 16) is used alike:
-    # a biased lane would show in one column
-    if p in (0.3, 0.5):
-        lanes = (mask == 0).reshape(-1, 8).double().mean(0)
-        assert (lanes - p).abs().max() < 0.01
-
-
-def test_dropout_mask_rate_is_exact_to_16_bits() -> None:
-    # 0.3 is not a multiple of 1/256, so it takes 16-bit lanes: 0.300003, where 8 bits would give 0.3008.
-    # 10 million draws (one standard deviation: 0.00015) tell the two apart; seeded, so never flaky.
-    from rnnzoo.models.layers import dropout_mask
-
-    torch.manual_seed(0)
-    dropped = (dropout_mask((10_000_000,), 0.3, torch.zeros(1)) == 0).double().mean().item()
-    assert abs(dropped - 0.300003) < 0.0004
-
-
-def test_inplace_dropout_is_dropout_written_over_its_input() -> None:
-    from rnnzoo.models.layers import Dropout
-
-    x = torch.randn(6, 7, 8, dtype=torch.float64, requires_grad=True)
-    results = []
-    for inplace in (False, True):
-        torch.manual_seed(0)
-        y = Dropout(0.25, inplace=inplace)(x * 1.0)  # `x * 1.0`: a fresh tensor that nothing else reads
-        (y * torch.arange(8.0, dtype=torch.float64)).sum().backward()
-        results.append((y.detach(), x.grad.clone()))
-        x.grad = None
-    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
-    assert (results[1][0] == 0).any()
-
-
 def test_hard_sigmoid_lstm_is_keras_2_cell() -> None:
     from rnnzoo.models.layers import HardSigmoidLSTM, hard_sigmoid
 
@@ -144,54 +102,135 @@ def test_memnn_recurrent_activation_option() -> None:
     assert model(story, question).shape == (2, 22)
 
 
-@pytest.mark.parametrize("set_to_none", [True, False])
-def test_kept_grad_embedding_trains_exactly_like_nn_embedding(set_to_none: bool) -> None:
-    from rnnzoo.models.layers import KeptGradEmbedding
+KERAS_LAYERS = {"Input", "Embedding", "Dropout", "LSTM", "Bidirectional", "Dense", "Conv1D", "MaxPooling1D",
+                "TimeDistributed", "ConvLSTM2D", "BatchNormalization", "Conv3D", "Activation", "Dot", "Add",
+                "Permute", "Concatenate", "RepeatVector"}
 
+
+def _kernel_classes() -> set[str]:
+    """The names of the classes that rnnzoo.kernels defines."""
+    names = set()
+    for info in pkgutil.iter_modules(rnnzoo.kernels.__path__):
+        module = importlib.import_module(f"rnnzoo.kernels.{info.name}")
+        names |= {name for name, obj in vars(module).items()
+                  if inspect.isclass(obj) and obj.__module__ == module.__name__}
+    return names
+
+
+def _built(name: str, preset: str):
+    example = get_example(name)
+    cfg = example.config(preset)
+    meta = example.shape_meta(cfg)
     torch.manual_seed(0)
-    kept, plain = KeptGradEmbedding(50, 4), torch.nn.Embedding(50, 4)
-    plain.load_state_dict(kept.state_dict())
-    optimizers = [torch.optim.Adam(m.parameters(), lr=0.1) for m in (kept, plain)]
-    for step in range(6):
-        batches = [torch.randint(0, 50 if step % 2 else 10, (3, 7)) for _ in range(1 + step % 2)]
-        grads = []
-        for module, optimizer in zip((kept, plain), optimizers):
-            optimizer.zero_grad(set_to_none=set_to_none)
-            for idx in batches:  # one or two lookups per step: their gradients add up
-                (module(idx) ** 2).sum().backward()
-            grads.append(module.weight.grad.clone())
-            optimizer.step()
-        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-6)
-        torch.testing.assert_close(kept.weight, plain.weight, rtol=0, atol=1e-6)
-    assert len(kept._rows) <= 2 and sum(len(r) for r in kept._rows) <= 50
-    grad = kept.weight.grad.clone()
-    with torch.no_grad():  # evaluation takes the plain path and leaves the gradient alone
-        kept(torch.tensor([[1, 2]]))
-    assert torch.equal(kept.weight.grad, grad)
+    return example, cfg, meta, example.build_model(cfg, meta)
 
 
-def test_time_major_embedding_is_nn_embedding_in_the_lstm_layout() -> None:
-    from rnnzoo.models.layers import TimeMajorEmbedding
+@pytest.mark.parametrize("preset", ["tiny", "faithful"])
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_summary_names_only_keras_layers(name: str, preset: str) -> None:
+    example, cfg, meta, model = _built(name, preset)
+    inputs, _ = example.synthetic_batch(cfg, meta, 2, torch.Generator().manual_seed(0))
+    if name == "conv_lstm":
+        inputs = tuple(x[:, :3] for x in inputs)  # 3 frames: the layers and shapes are those of 15
+    kinds = [kind for _, kind, _, _ in layer_rows(model, inputs, example.summary_dynamic_axes)]
+    assert {part for kind in kinds for part in kind.split(" + ")} <= KERAS_LAYERS, kinds
+    table = summary_table(model, inputs, example.summary_dynamic_axes)
+    kernels = _kernel_classes()
+    assert {"KeptGradEmbedding", "LaneDropout", "WeightDropLSTM", "ChannelsLastConv1d"} <= kernels
+    assert not [word for word in table.replace("(", " ").replace(")", " ").split() if word in kernels]
+    assert "Linear" not in table and "Tap" not in table and "StepwiseLSTM" not in table
 
-    torch.manual_seed(0)
-    tm, plain = TimeMajorEmbedding(9, 5), torch.nn.Embedding(9, 5)
-    plain.load_state_dict(tm.state_dict())
-    idx = torch.randint(0, 9, (3, 7))
-    out = tm(idx)
-    assert out.shape == (3, 7, 5) and out.transpose(0, 1).is_contiguous()  # stored (T, B, D)
-    torch.testing.assert_close(out, plain(idx), rtol=0, atol=0)
-    out.pow(2).sum().backward()
-    plain(idx).pow(2).sum().backward()
-    torch.testing.assert_close(tm.weight.grad, plain.weight.grad)
+
+STATE_DICTS = {
+    # (example, preset): the state_dict's keys and shapes, in order, as saved checkpoints hold them
+    ("babi_memnn", "faithful"): [
+        ("story_m.weight", (22, 64)), ("story_c.weight", (22, 4)), ("question_enc.weight", (22, 64)),
+        ("lstm.weight_ih_l0", (128, 132)), ("lstm.weight_hh_l0", (128, 32)), ("lstm.bias_ih_l0", (128,)),
+        ("lstm.bias_hh_l0", (128,)), ("answer.weight", (22, 32)), ("answer.bias", (22,))],
+    ("babi_memnn", "tiny"): [
+        ("story_m.weight", (22, 8)), ("story_c.weight", (22, 4)), ("question_enc.weight", (22, 8)),
+        ("lstm.weight_ih_l0", (24, 73)), ("lstm.weight_hh_l0", (24, 6)), ("lstm.bias_ih_l0", (24,)),
+        ("lstm.bias_hh_l0", (24,)), ("answer.weight", (22, 6)), ("answer.bias", (22,))],
+    ("babi_rnn", "faithful"): [
+        ("story_enc.weight", (36, 50)), ("question_enc.weight", (36, 50)), ("question_lstm.weight_ih_l0", (200, 50)),
+        ("question_lstm.weight_hh_l0", (200, 50)), ("question_lstm.bias_ih_l0", (200,)),
+        ("question_lstm.bias_hh_l0", (200,)), ("lstm.weight_ih_l0", (200, 50)), ("lstm.weight_hh_l0", (200, 50)),
+        ("lstm.bias_ih_l0", (200,)), ("lstm.bias_hh_l0", (200,)), ("answer.weight", (36, 50)), ("answer.bias", (36,))],
+    ("babi_rnn", "tiny"): [
+        ("story_enc.weight", (22, 6)), ("question_enc.weight", (22, 6)), ("question_lstm.weight_ih_l0", (24, 6)),
+        ("question_lstm.weight_hh_l0", (24, 6)), ("question_lstm.bias_ih_l0", (24,)),
+        ("question_lstm.bias_hh_l0", (24,)), ("lstm.weight_ih_l0", (20, 6)), ("lstm.weight_hh_l0", (20, 5)),
+        ("lstm.bias_ih_l0", (20,)), ("lstm.bias_hh_l0", (20,)), ("answer.weight", (22, 5)), ("answer.bias", (22,))],
+    ("imdb_lstm", "faithful"): [
+        ("embedding.weight", (20000, 128)), ("lstm.weight_ih_l0", (512, 128)), ("lstm.weight_hh_l0", (512, 128)),
+        ("lstm.bias_ih_l0", (512,)), ("lstm.bias_hh_l0", (512,)), ("dense.weight", (1, 128)), ("dense.bias", (1,))],
+    ("imdb_lstm", "tiny"): [
+        ("embedding.weight", (50, 8)), ("lstm.weight_ih_l0", (24, 8)), ("lstm.weight_hh_l0", (24, 6)),
+        ("lstm.bias_ih_l0", (24,)), ("lstm.bias_hh_l0", (24,)), ("dense.weight", (1, 6)), ("dense.bias", (1,))],
+    ("imdb_cnn_lstm", "faithful"): [
+        ("embedding.weight", (20000, 128)), ("conv1d.weight", (64, 128, 5)), ("conv1d.bias", (64,)),
+        ("lstm.weight_ih_l0", (280, 64)), ("lstm.weight_hh_l0", (280, 70)), ("lstm.bias_ih_l0", (280,)),
+        ("lstm.bias_hh_l0", (280,)), ("dense.weight", (1, 70)), ("dense.bias", (1,))],
+    ("imdb_cnn_lstm", "tiny"): [
+        ("embedding.weight", (50, 8)), ("conv1d.weight", (7, 8, 3)), ("conv1d.bias", (7,)),
+        ("lstm.weight_ih_l0", (24, 7)), ("lstm.weight_hh_l0", (24, 6)), ("lstm.bias_ih_l0", (24,)),
+        ("lstm.bias_hh_l0", (24,)), ("dense.weight", (1, 6)), ("dense.bias", (1,))],
+    ("imdb_bidirectional_lstm", "faithful"): [
+        ("embedding.weight", (20000, 128)), ("bidirectional_lstm.weight_ih_l0", (256, 128)),
+        ("bidirectional_lstm.weight_hh_l0", (256, 64)), ("bidirectional_lstm.bias_ih_l0", (256,)),
+        ("bidirectional_lstm.bias_hh_l0", (256,)), ("bidirectional_lstm.weight_ih_l0_reverse", (256, 128)),
+        ("bidirectional_lstm.weight_hh_l0_reverse", (256, 64)), ("bidirectional_lstm.bias_ih_l0_reverse", (256,)),
+        ("bidirectional_lstm.bias_hh_l0_reverse", (256,)), ("dense.weight", (1, 128)), ("dense.bias", (1,))],
+    ("imdb_bidirectional_lstm", "tiny"): [
+        ("embedding.weight", (50, 8)), ("bidirectional_lstm.weight_ih_l0", (24, 8)),
+        ("bidirectional_lstm.weight_hh_l0", (24, 6)), ("bidirectional_lstm.bias_ih_l0", (24,)),
+        ("bidirectional_lstm.bias_hh_l0", (24,)), ("bidirectional_lstm.weight_ih_l0_reverse", (24, 8)),
+        ("bidirectional_lstm.weight_hh_l0_reverse", (24, 6)), ("bidirectional_lstm.bias_ih_l0_reverse", (24,)),
+        ("bidirectional_lstm.bias_hh_l0_reverse", (24,)), ("dense.weight", (1, 12)), ("dense.bias", (1,))],
+    ("mnist_hierarchical_rnn", "faithful"): [
+        ("row_lstm.layer.weight_ih_l0", (512, 1)), ("row_lstm.layer.weight_hh_l0", (512, 128)),
+        ("row_lstm.layer.bias_ih_l0", (512,)), ("row_lstm.layer.bias_hh_l0", (512,)),
+        ("column_lstm.weight_ih_l0", (512, 128)), ("column_lstm.weight_hh_l0", (512, 128)),
+        ("column_lstm.bias_ih_l0", (512,)), ("column_lstm.bias_hh_l0", (512,)), ("dense.weight", (10, 128)),
+        ("dense.bias", (10,))],
+    ("mnist_hierarchical_rnn", "tiny"): [
+        ("row_lstm.layer.weight_ih_l0", (24, 1)), ("row_lstm.layer.weight_hh_l0", (24, 6)),
+        ("row_lstm.layer.bias_ih_l0", (24,)), ("row_lstm.layer.bias_hh_l0", (24,)),
+        ("column_lstm.weight_ih_l0", (20, 6)), ("column_lstm.weight_hh_l0", (20, 5)), ("column_lstm.bias_ih_l0", (20,)),
+        ("column_lstm.bias_hh_l0", (20,)), ("dense.weight", (10, 5)), ("dense.bias", (10,))],
+    ("conv_lstm", "faithful"): [
+        ("blocks.0.conv_lstm.input_conv.weight", (160, 1, 3, 3)), ("blocks.0.conv_lstm.input_conv.bias", (160,)),
+        ("blocks.0.conv_lstm.recurrent_conv.weight", (160, 40, 3, 3)), ("blocks.0.norm.weight", (40,)),
+        ("blocks.0.norm.bias", (40,)), ("blocks.0.norm.running_mean", (40,)), ("blocks.0.norm.running_var", (40,)),
+        ("blocks.0.norm.num_batches_tracked", ()), ("blocks.1.conv_lstm.input_conv.weight", (160, 40, 3, 3)),
+        ("blocks.1.conv_lstm.input_conv.bias", (160,)), ("blocks.1.conv_lstm.recurrent_conv.weight", (160, 40, 3, 3)),
+        ("blocks.1.norm.weight", (40,)), ("blocks.1.norm.bias", (40,)), ("blocks.1.norm.running_mean", (40,)),
+        ("blocks.1.norm.running_var", (40,)), ("blocks.1.norm.num_batches_tracked", ()),
+        ("blocks.2.conv_lstm.input_conv.weight", (160, 40, 3, 3)), ("blocks.2.conv_lstm.input_conv.bias", (160,)),
+        ("blocks.2.conv_lstm.recurrent_conv.weight", (160, 40, 3, 3)), ("blocks.2.norm.weight", (40,)),
+        ("blocks.2.norm.bias", (40,)), ("blocks.2.norm.running_mean", (40,)), ("blocks.2.norm.running_var", (40,)),
+        ("blocks.2.norm.num_batches_tracked", ()), ("blocks.3.conv_lstm.input_conv.weight", (160, 40, 3, 3)),
+        ("blocks.3.conv_lstm.input_conv.bias", (160,)), ("blocks.3.conv_lstm.recurrent_conv.weight", (160, 40, 3, 3)),
+        ("blocks.3.norm.weight", (40,)), ("blocks.3.norm.bias", (40,)), ("blocks.3.norm.running_mean", (40,)),
+        ("blocks.3.norm.running_var", (40,)), ("blocks.3.norm.num_batches_tracked", ()),
+        ("head.conv.weight", (1, 40, 3, 3, 3)), ("head.conv.bias", (1,))],
+    ("conv_lstm", "tiny"): [
+        ("blocks.0.conv_lstm.input_conv.weight", (20, 1, 3, 3)), ("blocks.0.conv_lstm.input_conv.bias", (20,)),
+        ("blocks.0.conv_lstm.recurrent_conv.weight", (20, 5, 3, 3)), ("blocks.0.norm.weight", (5,)),
+        ("blocks.0.norm.bias", (5,)), ("blocks.0.norm.running_mean", (5,)), ("blocks.0.norm.running_var", (5,)),
+        ("blocks.0.norm.num_batches_tracked", ()), ("blocks.1.conv_lstm.input_conv.weight", (20, 5, 3, 3)),
+        ("blocks.1.conv_lstm.input_conv.bias", (20,)), ("blocks.1.conv_lstm.recurrent_conv.weight", (20, 5, 3, 3)),
+        ("blocks.1.norm.weight", (5,)), ("blocks.1.norm.bias", (5,)), ("blocks.1.norm.running_mean", (5,)),
+        ("blocks.1.norm.running_var", (5,)), ("blocks.1.norm.num_batches_tracked", ()),
+        ("head.conv.weight", (1, 5, 3, 3, 3)), ("head.conv.bias", (1,))],
+}
 
 
-def test_kept_grad_embedding_leaves_the_gradient_to_autograd_under_ddp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DDP all-reduces the gradient that autograd hands it, in place: a kept buffer would then hold rows
-    that another process's batch touched, which this process never clears."""
-    from rnnzoo.models.layers import KeptGradEmbedding
+@pytest.mark.parametrize("name, preset", list(STATE_DICTS))
+def test_state_dict_keys_and_shapes_are_those_of_saved_checkpoints(name: str, preset: str) -> None:
+    *_, model = _built(name, preset)
+    assert [(key, tuple(value.shape)) for key, value in model.state_dict().items()] == STATE_DICTS[name, preset]
 
-    emb = KeptGradEmbedding(20, 3)
-    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
-    emb(torch.tensor([[1, 2, 2]])).sum().backward()
-    assert emb._grad is None and emb.weight.grad is not None  # nn.Embedding's own gradient
-    assert emb.weight.grad[2].tolist() == [2.0, 2.0, 2.0] and emb.weight.grad[0].abs().sum() == 0
+
+def test_every_example_has_its_recorded_state_dicts() -> None:
+    assert set(STATE_DICTS) == {(name, preset) for name in EXAMPLES for preset in ("tiny", "faithful")}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Dropout, Tap, TimeMajorEmbedding, init_like_keras
+from rnnzoo.kernels.dropout import LaneDropout
+from rnnzoo.kernels.embedding import TimeMajorEmbedding
+from rnnzoo.models.layers import LSTM, Tap, init_like_keras
 
 
 class BabiRNN(nn.Module):
@@ -21,9 +23,9 @@ class BabiRNN(nn.Module):
             raise ValueError("query_hidden must equal embedding_dim: the question code is added to the story")
         self.story_enc = TimeMajorEmbedding(vocab_size, embedding_dim)  # the story LSTM's layout, no copies
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
-        self.dropout = Dropout(dropout_rate)
+        self.dropout = LaneDropout(dropout_rate)
         self.question_lstm = LSTM(embedding_dim, query_hidden)
-        self.repeat, self.add = Tap(), Tap()
+        self.repeat, self.add = Tap("RepeatVector"), Tap("Add")
         self.lstm = LSTM(embedding_dim, sentence_hidden)
         self.answer = nn.Linear(sentence_hidden, vocab_size)
         init_like_keras(self)

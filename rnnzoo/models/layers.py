@@ -1,18 +1,19 @@
-"""Small building blocks shared by the models: a Keras-like LSTM, TimeDistributed, Keras initialization.
+"""Keras-like layers shared by the models: LSTM, TimeDistributed, Keras' initialization, and markers for
+`rnnzoo summary`.
 
 The seed notes' lesson: "recurrent layers should be as easy to use as dense or convolution layers".
 `LSTM` wraps the fused `nn.LSTM` kernel (oneDNN on CPU, cuDNN on GPU) and returns what Keras' LSTM
-returns, so a model's forward() reads like the original's layer table.
+returns, so a model's forward() reads like the original's layer table. The hand-written fast paths that
+some of these layers select live in rnnzoo.kernels, each beside its plain reference.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from rnnzoo.kernels.dropout import dropout_mask
+from rnnzoo.kernels.lstm import reference_lstm, stepwise_applies, stepwise_lstm
 
 
 class LSTM(nn.LSTM):
@@ -37,40 +38,57 @@ def hard_sigmoid(x: Tensor) -> Tensor:
     return (0.2 * x + 0.5).clamp(0.0, 1.0)
 
 
-def lstm_steps(lstm: nn.LSTM, x: Tensor, gate: Callable[[Tensor], Tensor] = torch.sigmoid,
-               input_mask: Tensor | None = None, hidden_mask: Tensor | None = None,
-               return_sequences: bool = False) -> Tensor:
-    """One batch-first LSTM layer (`lstm`'s parameters) written out step by step, gates fused as in
-    nn.LSTM (order i, f, g, o): for what the fused kernels cannot run, another gate activation or dropout
-    masks held fixed across the time steps (Keras' dropout and recurrent_dropout)."""
-    B, T, _ = x.shape
-    if input_mask is not None:
-        x = x * input_mask
-    xw = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)  # (B, T, 4H)
-    h = c = x.new_zeros(B, lstm.hidden_size)  # (B, H)
-    steps = []
-    for t in range(T):
-        recurrent = h if hidden_mask is None else h * hidden_mask
-        i, f, g, o = (xw[:, t] + F.linear(recurrent, lstm.weight_hh_l0)).chunk(4, dim=1)  # (B, H) each
-        c = gate(f) * c + gate(i) * g.tanh()  # (B, H)
-        h = gate(o) * c.tanh()  # (B, H)
-        if return_sequences:
-            steps.append(h)
-    return torch.stack(steps, dim=1) if return_sequences else h  # (B, T, H) or (B, H)
-
-
 class HardSigmoidLSTM(LSTM):
     """`LSTM` with Keras 2.3's default gate activation, hard_sigmoid, in place of the sigmoid (tf.keras 2 and
     Keras 3 use the sigmoid, as PyTorch's fused kernels do). Same parameters; one layer, one direction;
-    the steps written out (`lstm_steps`), so it suits short sequences."""
+    the steps written out (`reference_lstm`), so it suits short sequences."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return lstm_steps(self, x, hard_sigmoid, return_sequences=self.return_sequences)  # (B, H) or (B, T, H)
+        return reference_lstm(self, x, hard_sigmoid, return_sequences=self.return_sequences)  # (B, H) or (B, T, H)
+
+
+class StepwiseLSTM(LSTM):
+    """`LSTM` (same parameters, same results) that trains on the CPU with rnnzoo.kernels.lstm's stepwise
+    kernel, where nn.LSTM's CPU training path is slow; elsewhere (evaluation, prediction, a GPU) it is `LSTM`."""
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if stepwise_applies(self, x):
+            return stepwise_lstm(self, x, self.return_sequences)  # (B, H), or (B, T, H)
+        return super().forward(x)  # the same, from nn.LSTM
+
+
+class RecurrentDropoutLSTM(nn.LSTM):
+    """Keras' LSTM(units, dropout=p, recurrent_dropout=q) (implementation 2, Keras 2.3's default): one
+    mask per sequence on the inputs and one on the previous hidden state, fixed across time steps.
+    Returns the last hidden state (B, H).
+
+    A mask on h inside the recurrence rules out the fused kernels (cuDNN, oneDNN), so this runs the steps
+    written out (`reference_lstm`) while training; evaluation has no masks and uses the fused kernel."""
+
+    def __init__(self, input_size: int, hidden_size: int, dropout_rate: float, recurrent_dropout_rate: float
+                 ) -> None:
+        super().__init__(input_size, hidden_size, batch_first=True)
+        self.input_dropout_rate = dropout_rate
+        self.recurrent_dropout_rate = recurrent_dropout_rate
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        B, T, D = x.shape
+        H = self.hidden_size
+        if not self.training or (self.input_dropout_rate == 0 and self.recurrent_dropout_rate == 0):
+            _, (h, _) = super().forward(x)  # no masks: the same arithmetic, in the fused kernel
+            return h[0]  # (B, H)
+        return self.step_loop(x, dropout_mask((B, 1, D), self.input_dropout_rate, x),
+                              dropout_mask((B, H), self.recurrent_dropout_rate, x))
+
+    def step_loop(self, x: Tensor, input_mask: Tensor, hidden_mask: Tensor) -> Tensor:
+        """The LSTM cell written out with the two masks, fixed across time steps; (B, H)."""
+        return reference_lstm(self, x, input_mask=input_mask, hidden_mask=hidden_mask)
 
 
 class TimeDistributed(nn.Module):
     """Apply `layer` to every item of axis 1 at once, by folding that axis into the batch (no Python loop)."""
 
+    keras_name = "TimeDistributed"
     summary_as_layer = True  # one row in `rnnzoo summary`, with the (B, T, ...) output, as Keras shows it
 
     def __init__(self, layer: nn.Module) -> None:
@@ -83,114 +101,13 @@ class TimeDistributed(nn.Module):
         return y.reshape(B, T, *y.shape[1:])
 
 
-def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
-    """Inverted-dropout mask of `shape`: 0 with probability p, else 1 / (1 - p), in the dtype and on the
-    device of `like`.
-
-    On the CPU each element takes one 8- or 16-bit lane of a 64-bit random integer (eight or four
-    elements per draw), about 5x faster than torch.rand's one draw per element (which is itself twice as
-    fast as nn.Dropout's bernoulli kernel): masks over (B, story, 64) embeddings were the largest cost of
-    a bAbI training step. 8 bits serve a rate that is a multiple of 1/256 (0.25, 0.5) exactly; any other
-    rate is rounded to a multiple of 1/65536 (0.3 becomes 0.300003)."""
-    if p >= 1:
-        return like.new_zeros(shape)
-    if like.device.type != "cpu":
-        return (torch.rand(shape, device=like.device) >= p).to(like.dtype).mul_(1.0 / (1.0 - p))
-    lane = torch.int8 if (p * 256).is_integer() else torch.int16
-    bits = torch.iinfo(lane).bits
-    n, per_word = math.prod(shape), 64 // bits
-    words = torch.randint(-2**63, 2**63 - 1, ((n + per_word - 1) // per_word,), dtype=torch.int64)
-    lanes = words.view(lane)[:n].view(shape)  # uniform over the lane's integers, -2**(bits-1) and up
-    mask = torch.empty(shape, dtype=like.dtype)
-    torch.ge(lanes, round(p * 2**bits) - 2**(bits - 1), out=mask)  # 1.0 or 0.0, without a bool tensor
-    return mask.mul_(1.0 / (1.0 - p))
-
-
-class Dropout(nn.Dropout):
-    """nn.Dropout (inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p)) with the faster
-    mask of `dropout_mask`. With inplace=True, as nn.Dropout, it overwrites its input: for a tensor that
-    nothing else reads, such as a fresh embedding lookup, that spares writing a second copy."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0:
-            return x
-        mask = dropout_mask(x.shape, self.p, x)
-        return x.mul_(mask) if self.inplace else x * mask
-
-
-class TimeMajorEmbedding(nn.Embedding):
-    """nn.Embedding whose (B, T, D) output lies time-major in memory: a transposed view of (T, B, D).
-
-    That is the layout the fused LSTM kernels read, so an LSTM fed from it (after element-wise steps,
-    which keep the layout) needs no transposed copy of its input, nor of that input's gradient: with
-    babi_rnn's (32, 552, 50) story, `rnnzoo bench` runs 4% faster on 2 CPU threads and 15% on 1. Same
-    values as nn.Embedding."""
-
-    def forward(self, indices: Tensor) -> Tensor:  # type: ignore[override]
-        return super().forward(indices.T.contiguous()).transpose(0, 1)  # (B, T, D), stored (T, B, D)
-
-
-class KeptGradEmbedding(nn.Embedding):
-    """nn.Embedding for a large table whose weight gradient lives in a buffer kept from step to step.
-
-    nn.Embedding's backward allocates and zero-fills a dense (num_embeddings, dim) gradient every step
-    (10 MB for IMDB's 20000 x 128 table, about 1.5 ms a step on our CPU) to add a batch's few thousand
-    rows into it. Here the backward clears only the rows the previous batch touched and adds the new ones.
-    The gradient, and so the optimizer's (dense) update, is exactly nn.Embedding's.
-
-    The gradient is set on `weight.grad` directly rather than passed through autograd, which would copy a
-    buffer that we keep. Under DistributedDataParallel, which all-reduces `weight.grad` in place, the
-    buffer would then hold rows that another process's batch touched and this one never clears, so
-    there it falls back to nn.Embedding's backward."""
-
-    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
-        super().__init__(num_embeddings, embedding_dim)
-        self._grad: Tensor | None = None  # the kept gradient buffer, while it is weight.grad
-        self._rows: list[Tensor] = []  # indices whose rows of the buffer are nonzero
-
-    def forward(self, indices: Tensor) -> Tensor:  # type: ignore[override]
-        if not (torch.is_grad_enabled() and self.weight.requires_grad) or torch.distributed.is_initialized():
-            return super().forward(indices)  # (..., D)
-        return _KeptGradLookup.apply(indices, self.weight, self)  # (..., D) for indices (...)
-
-    @torch.no_grad()
-    def add_grad(self, indices: Tensor, grad_rows: Tensor) -> None:
-        weight = self.weight
-        if weight.grad is not None and weight.grad is not self._grad:  # someone else's gradient: add to it
-            weight.grad.index_add_(0, indices, grad_rows)
-            return
-        buf = self._grad
-        if buf is None or buf.shape != weight.shape or buf.device != weight.device or buf.dtype != weight.dtype:
-            buf, self._rows = torch.zeros_like(weight), []
-        elif weight.grad is None:  # a new step: clear what the last one added
-            for rows in self._rows:
-                buf.index_fill_(0, rows, 0.0)
-            self._rows = []
-        buf.index_add_(0, indices, grad_rows)
-        self._rows.append(indices)
-        if sum(len(r) for r in self._rows) > len(buf):  # e.g. zero_grad(set_to_none=False) never clears them
-            self._rows = [torch.cat(self._rows).unique()]
-        self._grad = weight.grad = buf
-
-
-class _KeptGradLookup(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, indices: Tensor, weight: Tensor,  # type: ignore[override]
-                module: KeptGradEmbedding) -> Tensor:
-        ctx.save_for_backward(indices)
-        ctx.module = module  # type: ignore[attr-defined]
-        return F.embedding(indices, weight)  # the gradient for `weight` goes to weight.grad in backward
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[None, ...]:  # type: ignore[override]
-        (indices,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        ctx.module.add_grad(indices.reshape(-1), grad.reshape(-1, grad.shape[-1]))  # type: ignore[attr-defined]
-        return None, None, None
-
-
 class Tap(nn.Identity):
     """Names a functional step of forward() (a dot product, a concatenation) so that `rnnzoo summary`
-    lists its output shape like a Keras layer. It computes nothing."""
+    lists its output shape as the Keras layer `keras_name` (Dot, Concatenate, ...). It computes nothing."""
+
+    def __init__(self, keras_name: str) -> None:
+        super().__init__()
+        self.keras_name = keras_name
 
 
 @torch.no_grad()

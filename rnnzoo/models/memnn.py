@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.models.layers import LSTM, Dropout, HardSigmoidLSTM, Tap, init_like_keras
+from rnnzoo.kernels.dropout import LaneDropout
+from rnnzoo.models.layers import LSTM, HardSigmoidLSTM, Tap, init_like_keras
 
 
 class MemNN(nn.Module):
@@ -24,14 +25,15 @@ class MemNN(nn.Module):
         if attention not in ("question", "memory"):
             raise ValueError(f"attention must be 'question' or 'memory', got {attention!r}")
         # The softmax runs on the question-major (B, Q, S) layout, where it is fast: over the question words
-        # (dim 1) or over the story positions (dim 2). PyTorch's CPU softmax over a last axis of only 4
-        # numbers is about 6x slower, which made it the largest single cost of a training step.
+        # (dim 1) or over the story positions (dim 2). PyTorch's CPU softmax is slow over a last axis of
+        # only 4 numbers.
         self.softmax_dim = 1 if attention == "question" else 2
         self.story_m = nn.Embedding(vocab_size, embedding_dim)  # input memory
         self.story_c = nn.Embedding(vocab_size, query_maxlen)  # output memory: one value per question word
         self.question_enc = nn.Embedding(vocab_size, embedding_dim)
-        self.dropout = Dropout(dropout_rate)
-        self.dot, self.add, self.permute, self.concat = Tap(), Tap(), Tap(), Tap()
+        self.dropout = LaneDropout(dropout_rate)
+        self.dot, self.add = Tap("Dot"), Tap("Add")
+        self.permute, self.concat = Tap("Permute"), Tap("Concatenate")
         if recurrent_activation not in ("sigmoid", "hard_sigmoid"):
             raise ValueError(f"recurrent_activation must be 'sigmoid' or 'hard_sigmoid', got {recurrent_activation!r}")
         lstm = LSTM if recurrent_activation == "sigmoid" else HardSigmoidLSTM
