@@ -1,15 +1,15 @@
 # Two set-up commands: `make demo` (the offline demo) and `make test` (lint + the test suite).
-# Each creates .venv on first use and installs the project into it (PyTorch pinned to 2.13.0).
+# Each creates .venv on first use and installs the project into it, with the tested versions of constraints.txt.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test test-slow lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 demo: $(BIN)/.installed
