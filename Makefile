@@ -21,7 +21,7 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest -q
 
-# End-to-end trainings and the full real datasets (minutes): run before calling an issue done.
+# End-to-end trainings and the full real datasets (minutes; the data folder: docs/DEVELOPING.md).
 test-slow: $(BIN)/.installed
 	$(BIN)/pytest -q -m slow
 

@@ -32,7 +32,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    """Tiny test models gain nothing from threads; on a shared machine idle OpenMP threads cost seconds."""
+    """Tiny test models gain nothing from threads; on a busy machine idle OpenMP threads cost seconds."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
