@@ -22,12 +22,15 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest -q
 
-# End-to-end trainings and the full real datasets (minutes): run before calling an issue done.
+# End-to-end trainings and the full real datasets (minutes; the data folder: docs/DEVELOPING.md).
 test-slow: $(BIN)/.installed
 	$(BIN)/pytest -q -m slow
 
+# Against the Keras 3 peer: PEER_PYTHON is an interpreter with Keras (docs/SPEED.md), e.g.
+# make bench PEER_PYTHON=/tmp/kpeer/bin/python
+PEER_PYTHON ?= $(BIN)/python
 bench: $(BIN)/.installed
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --peer-python $(PEER_PYTHON)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

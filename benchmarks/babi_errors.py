@@ -5,7 +5,7 @@ Counts the test errors by how many sentences follow the last one that mentions t
 
     python benchmarks/babi_errors.py runs/babi_memnn/<id>
 
-The README's bAbI section quotes these counts.
+docs/RESULTS.md (babi_memnn) quotes these counts.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The conv_lstm GPU check, as one script for a borrowed GPU machine (no network; run from the repo root):
+# The conv_lstm GPU check as one script, for a GPU machine without network (run from the repository root):
 # train the full (faithful) preset until DEADLINE seconds (Ctrl-C: a checkpoint is saved), score the best
 # checkpoint on the test movies, draw the rollout of movie 1004 and score the 8-frame rollout on 200 test
-# movies, then bench on the GPU. Work happens in WORK; the 8 files worth keeping are copied to the top of
-# OUT (the device tool returns at most 8 files): metrics.jsonl, the log, the best checkpoint, evaluate.json,
+# movies, then bench on the GPU. Work happens in WORK; only the 8 files worth keeping are copied to the top
+# of OUT, so that little needs copying back: metrics.jsonl, the log, the best checkpoint, evaluate.json,
 # predict.txt, the PNG and GIF, bench.json.
 #     OUT=/tmp/out bash benchmarks/gpu_conv_lstm.sh            # DEVICE=cuda DEADLINE=400 by default
 #     OUT=/tmp/out DEVICE=cpu DEADLINE=20 EXTRA="--preset tiny" WHICH=10 FRAMES=3 AHEAD=3 \

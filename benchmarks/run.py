@@ -1,13 +1,14 @@
-"""Interleaved speed comparison of `rnnzoo bench` with the Keras 3 peer (../shared/bench/keras_peers.py).
+"""Interleaved speed comparison of `rnnzoo bench` with the Keras 3 peer (benchmarks/keras_peers.py).
 
 Each round runs, for every example, our benchmark and the peer on each Keras backend, one after the other,
 so that machine noise hits all of them alike; the ratio is of medians over the rounds.
 
-    python benchmarks/run.py                         # every example, 3 rounds, CPU
-    python benchmarks/run.py babi_memnn --rounds 5 --peer-python /tmp/kpeer/bin/python
+    python benchmarks/run.py --peer-python /tmp/kpeer/bin/python               # every example, 3 rounds, CPU
+    python benchmarks/run.py babi_memnn --rounds 5 --threads 1 --peer-python /tmp/kpeer/bin/python
 
-The peer needs its own virtual environment (see the header of keras_peers.py). Results are printed as a
-table and written as JSON to benchmarks/results/<host>-<date>.json.
+The peer needs Keras in the interpreter given by --peer-python (default: the one running this script; see
+the header of keras_peers.py). Results are printed as a table and written as JSON to
+benchmarks/results/bench-<date>-<time>.json (or --out).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEER = REPO.parent / "shared" / "bench" / "keras_peers.py"
+PEER = Path(__file__).resolve().with_name("keras_peers.py")
 EXAMPLES = ["babi_memnn", "babi_rnn", "imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm",
             "mnist_hierarchical_rnn", "conv_lstm"]
 PEER_NAMES = {"imdb_lstm": ["imdb_lstm", "imdb_lstm_fused"]}  # compare imdb_lstm with both peers
@@ -63,7 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("examples", nargs="*", default=EXAMPLES)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peer-python", default="/tmp/kpeer/bin/python")
+    ap.add_argument("--peer-python", default=sys.executable,
+                    help="Python interpreter with Keras for the peer (default: this one)")
     ap.add_argument("--backends", default="jax,tensorflow")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--ours-args", default="", help="extra arguments for `rnnzoo bench` (e.g. a preset)")

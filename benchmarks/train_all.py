@@ -1,4 +1,4 @@
-"""Train examples for the README's results table and collect what they score.
+"""Train examples for the results tables (docs/RESULTS.md) and collect what they score.
 
 Runs `rnnzoo train` jobs (example, seed, extra settings) a few at a time, each in its own process and run
 folder, then gathers every run's test.json and metrics.jsonl into one JSON file and prints a Markdown table

@@ -1,8 +1,13 @@
-"""Test set-up: a private data cache and runs folder per session; the real datasets from ../shared/data
-through the offline mirror mechanism (RNNZOO_MIRROR) when they are there."""
+"""Test set-up: a private data cache and runs folder per test; the real datasets, where they are on disk,
+through the offline mirror mechanism (RNNZOO_MIRROR).
+
+RNNZOO_TEST_DATA names the folder of real datasets (the files `rnnzoo data fetch` downloads, as a mirror
+holds them); by default `shared/data` in the checkout's parent folder. Tests that need it skip with a
+reason when it is absent."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +15,11 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def offline_data_dir() -> Path:
+    """The folder of real datasets the slow and real-data tests read: $RNNZOO_TEST_DATA, else the default."""
+    return Path(os.environ.get("RNNZOO_TEST_DATA") or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +32,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    """Tiny test models gain nothing from threads; on a shared machine idle OpenMP threads cost seconds."""
+    """Tiny test models gain nothing from threads; on a busy machine idle OpenMP threads cost seconds."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -38,9 +47,10 @@ def real_data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def real_data(real_data_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Use the real datasets of ../shared/data as the offline mirror; skip when they are absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(reason=f"the real datasets are not at {SHARED_DATA} (they come with the project's shared/ folder)")
+    """Use the real datasets (RNNZOO_TEST_DATA) as the offline mirror; skip when they are absent."""
+    data = offline_data_dir()
+    if not data.is_dir():
+        pytest.skip(reason=f"the real datasets are not at {data} (set RNNZOO_TEST_DATA to their folder)")
     monkeypatch.setenv("RNNZOO_HOME", str(real_data_home))
-    monkeypatch.setenv("RNNZOO_MIRROR", str(SHARED_DATA))
-    return SHARED_DATA
+    monkeypatch.setenv("RNNZOO_MIRROR", str(data))
+    return data

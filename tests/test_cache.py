@@ -30,7 +30,7 @@ from rnnzoo.data.cache import (  # noqa: E402
 
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
-BABI = ROOT.parent / "shared/data/babi/tasks_1-20_v1-2_en_en-10k.tar.gz"
+BABI = "babi/tasks_1-20_v1-2_en_en-10k.tar.gz"  # in the real-data folder (conftest: RNNZOO_TEST_DATA)
 
 
 # ------------------------------------------------------------------------------------------ HTTP server
@@ -445,7 +445,8 @@ def test_babi_checksums_load() -> None:
     assert "tasks_1-20_v1-2/en-10k/qa1_single-supporting-fact_train.txt" in digests
 
 
-def test_real_babi_archive_verifies() -> None:
-    if not BABI.exists():
-        pytest.skip(reason=f"the bAbI archive is not at {BABI} (only present on the shared development machine)")
-    cache.verify_file(Resource(BABI.name, members=cache.load_checksums("babi.sha256")), BABI)
+def test_real_babi_archive_verifies(real_data: Path) -> None:
+    archive = real_data / BABI
+    if not archive.exists():
+        pytest.skip(reason=f"the bAbI archive is not at {archive}")
+    cache.verify_file(Resource(archive.name, members=cache.load_checksums("babi.sha256")), archive)
