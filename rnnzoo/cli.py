@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from rnnzoo import __version__
 from rnnzoo.errors import DataError, InputError
-from rnnzoo.specs.settings import CARDS, TRAIN_FIELDS, Card, did_you_mean, preset_lines
+from rnnzoo.specs.settings import CARDS, TRAIN_FIELDS, Card, describe_value, did_you_mean, preset_lines
 
 EPILOG = """examples:
   rnnzoo demo                                   # offline: train a memory network on generated stories
@@ -100,7 +100,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, card: Card, model_only
         group.add_argument(
             "--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=convert, choices=choices,
             default=None, metavar=metavar,
-            help=help_text if f.default is None else f"{help_text} (default: {f.default})",
+            help=help_text if f.default is None else f"{help_text} (default: {describe_value(f.default)})",
         )
 
 
