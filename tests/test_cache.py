@@ -3,12 +3,13 @@
 import hashlib
 import io
 import os
+import subprocess
 import sys
 import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def test_download_then_cache_hit(server: FileServer, home: Path) -> None:
     assert paths == {"f.bin": home / "toy" / "f.bin"}
     assert paths["f.bin"].read_bytes() == PAYLOAD
     assert (home / "toy" / "f.bin.verified").exists()
-    assert not (home / "toy" / "f.bin.lock").exists() and not (home / "toy" / "f.bin.incomplete").exists()
+    assert not (home / "toy" / "f.bin.incomplete").exists()
     cache.fetch(toy(res), progress=False)
     assert cache.require(toy(res), "f.bin") == paths["f.bin"]
     assert cache.state(toy(res), res)[0] == "present"
@@ -252,15 +253,71 @@ def test_not_downloaded_error_names_the_commands() -> None:
         cache.require(toy(Resource("f.bin")), "nope")
 
 
-def test_stale_lock_is_taken_over(server: FileServer, home: Path) -> None:
+# A process that takes the cache's lock on the file named by argv[1], says so, and holds it until a line
+# arrives on its stdin (or until it is killed).
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from rnnzoo.data import cache
+with cache._locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def hold_lock(target: Path) -> subprocess.Popen[str]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(target)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def in_background(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run `work` in a daemon thread; the list receives its result (or exception) when it ends."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except Exception as e:  # handed to the test, which asserts on it
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_killed_lock_holder_blocks_nobody(server: FileServer, home: Path) -> None:
     res = served(server)
-    lock = home / "toy" / "f.bin.lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text("12345\n")
-    old = time.time() - cache.LOCK_STALE_S - 60
-    os.utime(lock, (old, old))
-    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
-    assert not lock.exists()
+    (home / "toy").mkdir(parents=True)
+    holder = hold_lock(home / "toy" / "f.bin")
+    holder.kill()  # SIGKILL: no cleanup code of the holder runs
+    holder.wait(timeout=10)
+    start = time.monotonic()
+    thread, outcome = in_background(lambda: cache.require(toy(res), "f.bin"))
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "still waiting for the lock of a dead process"
+    assert outcome == [home / "toy" / "f.bin"]
+    assert time.monotonic() - start < 3
+    assert (home / "toy" / "f.bin").read_bytes() == PAYLOAD
+
+
+def test_a_live_lock_holder_keeps_others_waiting(
+    server: FileServer, home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    res = served(server)
+    (home / "toy").mkdir(parents=True)
+    holder = hold_lock(home / "toy" / "f.bin")
+    try:
+        thread, outcome = in_background(lambda: cache.require(toy(res), "f.bin"))
+        thread.join(timeout=1.0)
+        assert thread.is_alive() and outcome == [] and server.requests == []  # waiting, not downloading
+        assert "waiting for another process to finish f.bin" in capfd.readouterr().err
+    finally:
+        holder.communicate("release\n", timeout=10)
+    thread.join(timeout=10)
+    assert outcome == [home / "toy" / "f.bin"] and len(server.requests) == 1
 
 
 # ------------------------------------------------------------------------------------------ mirrors, add

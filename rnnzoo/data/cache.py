@@ -11,7 +11,8 @@ The rules, in the order this file implements them:
   an archive's members (mirrors repack archives, so the members are what is checked).  A successful
   verification leaves a ``<file>.verified`` stamp, so hashing a big archive costs seconds once, not every run.
 * Downloads go to ``<file>.incomplete`` and are renamed into place only after they verify; a broken
-  download is resumed with an HTTP Range request next time.  ``<file>.lock`` keeps two processes apart.
+  download is resumed with an HTTP Range request next time.  An operating-system lock on ``<file>.lock``
+  keeps two processes apart; it ends with its holder, so a killed fetch never blocks the next one.
 * ``$RNNZOO_MIRROR`` (folders or base URLs separated by ``;``) is tried before the canonical URLs.
 * Every problem a user can meet is a `DataError` whose message says what is wrong and what to do.
 """
@@ -24,7 +25,6 @@ import os
 import shutil
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 TIMEOUT_S = 60  # seconds for connecting and for each read of a download
 CHUNK = 1 << 20
-LOCK_STALE_S = 600  # a lock whose download has not moved for this long is taken over
 USER_AGENT = "rnnzoo/0.1 (python urllib)"
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 _TRANSFER_ERRORS = (OSError, http.client.HTTPException, ValueError)  # DataError is caught beside these
@@ -347,42 +347,30 @@ def _passes(res: Resource, path: Path) -> bool:
 # ------------------------------------------------------------------------------------------ downloading
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
 @contextmanager
 def _locked(target: Path) -> Iterator[bool]:
-    """Hold ``<target>.lock``; yields True if another process held it first (and may have done the work).
+    """Hold the operating system's lock on ``<target>.lock``; yields True if another process held it first
+    (and may have done the work meanwhile).
 
-    The lock is stale once neither it nor the ``.incomplete`` download it guards changed for LOCK_STALE_S."""
-    lock, partial = _sibling(target, ".lock"), _sibling(target, ".incomplete")
+    The kernel drops the lock when its holder ends, however it ends (killed with -9 included), so a dead
+    process never keeps the next one waiting; the empty lock file itself stays in the folder."""
+    lock = FileLock(_sibling(target, ".lock"))
     waited = False
-    while True:
+    try:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            lock_time = _mtime(lock)
-            if not lock_time:
-                continue  # released just now
-            if time.time() - max(lock_time, _mtime(partial)) > LOCK_STALE_S:
-                lock.unlink(missing_ok=True)
-                continue
-            if not waited:
-                print(f"waiting for another process to finish {target.name} ({lock})", file=sys.stderr)
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"waiting for another process to finish {target.name} (it holds {lock.lock_file})",
+                  file=sys.stderr)
             waited = True
-            time.sleep(1.0)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        break
+            lock.acquire()
+    except OSError as e:
+        raise DataError(f"cannot lock {lock.lock_file}: {e.strerror or e}; set RNNZOO_HOME to a folder you can "
+                        "write") from None
     try:
         yield waited
     finally:
-        lock.unlink(missing_ok=True)
+        lock.release()
 
 
 def _is_url(place: str) -> bool:
