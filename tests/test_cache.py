@@ -245,6 +245,34 @@ def test_stamp_spares_reverification_until_checksums_change(
     assert cache.state(toy(other), other)[0] == "corrupt"
 
 
+def test_data_verify_hashes_again_what_a_load_trusts(
+    server: FileServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file changed behind the cache's back, keeping its size and time: a load trusts the stamp, but
+    `rnnzoo data verify` hashes the file, reports it, and no load trusts it afterwards."""
+    from rnnzoo import data
+    from rnnzoo.cli import main
+
+    res = served(server)
+    ds = toy(res)
+    monkeypatch.setitem(data.DATASETS, ds.name, ds)
+    path = cache.require(ds, "f.bin")
+    before = path.stat()
+    path.write_bytes(PAYLOAD[::-1])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert cache.state(ds, res)[0] == "present"  # the fast check: size and modification time
+
+    capsys.readouterr()
+    assert main(["data", "verify", "toy"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith(f"corrupt  {path}") and PAYLOAD_SHA in out
+    assert "missing or corrupt; run: rnnzoo data fetch toy" in err
+    assert cache.state(ds, res)[0] == "corrupt"
+    assert cache.fetch(ds, progress=False)["f.bin"].read_bytes() == PAYLOAD
+    assert main(["data", "verify", "toy"]) == 0
+    assert capsys.readouterr().out == f"present  {path}\n"
+
+
 def test_not_downloaded_error_names_the_commands() -> None:
     with pytest.raises(NotDownloadedError) as info:
         cache.require(toy(Resource("f.bin", sha256=PAYLOAD_SHA)), "f.bin", download=False)

@@ -256,14 +256,20 @@ def _write_stamp(res: Resource, path: Path) -> None:
         pass  # a read-only cache still works; it is just verified again next time
 
 
-def _verify_cached(ds: Dataset, res: Resource, path: Path) -> None:
-    """verify_file for a file in the cache, trusting the stamp of an earlier verification if still current."""
+def _verify_cached(ds: Dataset, res: Resource, path: Path, *, rehash: bool = False) -> None:
+    """verify_file for a file in the cache, trusting the stamp of an earlier verification if still current
+    (unless `rehash`). A file found corrupt loses its stamp, so that no later load trusts it."""
+    stamp = _sibling(path, ".verified")
     try:
-        if json.loads(_sibling(path, ".verified").read_text()) == _stamp_facts(res, path):
+        if not rehash and json.loads(stamp.read_text()) == _stamp_facts(res, path):
             return
     except (OSError, ValueError):
         pass
-    verify_file(res, path, fix=f"run `rnnzoo data fetch {ds.name}`, which replaces it (or delete it first)")
+    try:
+        verify_file(res, path, fix=f"run `rnnzoo data fetch {ds.name}`, which replaces it (or delete it first)")
+    except DataError:
+        stamp.unlink(missing_ok=True)
+        raise
     _write_stamp(res, path)
 
 
@@ -275,13 +281,16 @@ def _not_downloaded(ds: Dataset, res: Resource) -> str:
             f"or if you already have the file, `rnnzoo data add {ds.name} PATH`.")
 
 
-def state(ds: Dataset, res: Resource) -> tuple[str, Path, str]:
-    """("missing" | "present" | "corrupt", cache path, a message for the user)."""
+def state(ds: Dataset, res: Resource, *, rehash: bool = False) -> tuple[str, Path, str]:
+    """("missing" | "present" | "corrupt", cache path, a message for the user).
+
+    A file verified before counts as present while its size and modification time are those it had then
+    (its ``.verified`` stamp); `rehash` hashes it again regardless, for when its content is in doubt."""
     path = dataset_dir(ds) / res.filename
     if not path.exists():
         return "missing", path, _not_downloaded(ds, res)
     try:
-        _verify_cached(ds, res, path)
+        _verify_cached(ds, res, path, rehash=rehash)
     except DataError as e:
         return "corrupt", path, str(e)
     return "present", path, "verified"
