@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -346,6 +347,95 @@ def test_a_live_lock_holder_keeps_others_waiting(
         holder.communicate("release\n", timeout=10)
     thread.join(timeout=10)
     assert outcome == [home / "toy" / "f.bin"] and len(server.requests) == 1
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers; it stops by itself after `lifetime` seconds."""
+
+    def __init__(self, lifetime: float = 30.0) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.deadline = time.monotonic() + lifetime
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        held = []
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                held.append(self.sock.accept()[0])
+                self.accepted += 1
+            except TimeoutError:
+                continue
+        for conn in held:
+            conn.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    srv = SilentServer()
+    yield srv
+    srv.close()
+
+
+def test_a_server_that_never_answers_times_out_per_url(
+    server: FileServer, silent: SilentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RNNZOO_TIMEOUT", "0.4")
+    server.files["/f.bin"] = PAYLOAD
+    res = Resource("f.bin", urls=(silent.url("/f.bin"), server.url("/f.bin")), sha256=PAYLOAD_SHA)
+    start = time.monotonic()
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD  # from the second URL, after 0.4 s
+    assert 0.35 < time.monotonic() - start < 5
+    assert silent.accepted == 1 and len(server.requests) == 1
+
+    only_silent = Resource("g.bin", urls=(silent.url("/g.bin"),), sha256=PAYLOAD_SHA)
+    with pytest.raises(DownloadError) as info:
+        cache.require(toy(only_silent), "g.bin")
+    assert f"{silent.url('/g.bin')}: no answer within 0.4 s" in str(info.value)
+    assert "RNNZOO_TIMEOUT" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
+def test_a_bad_timeout_setting_is_a_clear_error(server: FileServer, monkeypatch: pytest.MonkeyPatch,
+                                                value: str) -> None:
+    monkeypatch.setenv("RNNZOO_TIMEOUT", value)
+    with pytest.raises(DataError, match=f"RNNZOO_TIMEOUT must be a number of seconds above 0.*got '{value}'"):
+        cache.require(toy(served(server)), "f.bin")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("mirror, why", [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("http://example.org:port/data", "Port could not be cast"),
+    ("https:///data", "it names no host"),
+    ("htp://example.org/data", "unknown scheme 'htp'"),
+])
+def test_a_malformed_mirror_url_is_a_clear_error(
+    server: FileServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mirror: str, why: str
+) -> None:
+    from rnnzoo.cli import main
+
+    monkeypatch.setenv("RNNZOO_MIRROR", f"/some/folder; {mirror}")
+    with pytest.raises(DataError) as info:
+        cache.require(toy(served(server)), "f.bin")
+    assert f"RNNZOO_MIRROR holds a malformed URL {mirror!r} ({why}" in str(info.value)
+    assert server.requests == []
+    capsys.readouterr()
+    assert main(["data", "fetch", "babi"]) == 2  # on the command line: one line, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnzoo: error: RNNZOO_MIRROR holds a malformed URL {mirror!r}")
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------------------------------------------ mirrors, add

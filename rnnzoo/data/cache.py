@@ -13,7 +13,10 @@ The rules, in the order this file implements them:
 * Downloads go to ``<file>.incomplete`` and are renamed into place only after they verify; a broken
   download is resumed with an HTTP Range request next time.  An operating-system lock on ``<file>.lock``
   keeps two processes apart; it ends with its holder, so a killed fetch never blocks the next one.
-* ``$RNNZOO_MIRROR`` (folders or base URLs separated by ``;``) is tried before the canonical URLs.
+* ``$RNNZOO_MIRROR`` (folders or base URLs separated by ``;``) is tried before the canonical URLs; a
+  malformed URL in it is an error naming it, before anything is tried.
+* ``$RNNZOO_TIMEOUT`` (seconds, default 60) bounds the wait for a connection and for each read of a
+  download: a server that accepts and then says nothing for that long is given up, and the next URL tried.
 * Every problem a user can meet is a `DataError` whose message says what is wrong and what to do.
 """
 
@@ -21,6 +24,7 @@ import fnmatch
 import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import sys
@@ -39,7 +43,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-TIMEOUT_S = 60  # seconds for connecting and for each read of a download
+TIMEOUT_S = 60.0  # default of $RNNZOO_TIMEOUT: seconds for connecting and for each read of a download
 CHUNK = 1 << 20
 USER_AGENT = "rnnzoo/0.1 (python urllib)"
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
@@ -382,31 +386,73 @@ def _locked(target: Path) -> Iterator[bool]:
         lock.release()
 
 
+URL_SCHEMES = ("http", "https", "ftp", "file")
+
+
 def _is_url(place: str) -> bool:
-    return urllib.parse.urlsplit(place).scheme in ("http", "https", "ftp", "file")
+    return urllib.parse.urlsplit(place).scheme in URL_SCHEMES
+
+
+def timeout_s() -> float:
+    """Seconds a download waits for a connection and for each read: ``$RNNZOO_TIMEOUT``, default TIMEOUT_S."""
+    raw = os.environ.get("RNNZOO_TIMEOUT", "").strip()
+    if not raw:
+        return TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"RNNZOO_TIMEOUT must be a number of seconds above 0 (e.g. 60), got {raw!r}")
+    return value
+
+
+def mirrors() -> list[str]:
+    """The folders and base URLs of ``$RNNZOO_MIRROR``, in order; a malformed URL is a DataError naming it."""
+    places = []
+    for mirror in (m.strip() for m in os.environ.get("RNNZOO_MIRROR", "").split(";")):
+        if not mirror:
+            continue
+        try:
+            parts = urllib.parse.urlsplit(mirror)
+            _ = parts.port  # raises ValueError for a port that is no number in 0-65535
+        except ValueError as e:
+            why = str(e)
+        else:
+            if "://" in mirror and parts.scheme not in URL_SCHEMES:
+                why = f"unknown scheme {parts.scheme!r}, known: {', '.join(URL_SCHEMES)}"
+            elif parts.scheme in ("http", "https", "ftp") and not parts.hostname:
+                why = "it names no host"
+            else:
+                places.append(mirror)
+                continue
+        raise DataError(f"RNNZOO_MIRROR holds a malformed URL {mirror!r} ({why}); set it to folders or base "
+                        "URLs such as https://example.org/datasets, separated by ';'")
+    return places
 
 
 def _sources(ds: Dataset, res: Resource) -> list[str]:
     """Every place to try, in order: each mirror under each name and both layouts, then the canonical URLs."""
     places = []
-    for mirror in (m.strip() for m in os.environ.get("RNNZOO_MIRROR", "").split(";")):
+    for mirror in mirrors():
         for rel in (p for name in res.names for p in (name, f"{ds.name}/{name}")):
             if _is_url(mirror):
                 places.append(mirror.rstrip("/") + "/" + urllib.parse.quote(rel))
-            elif mirror:
+            else:
                 places.append(str(Path(mirror).expanduser() / rel))
     return places + list(res.urls)
 
 
-def _describe(e: Exception) -> str:
+def _describe(e: Exception, timeout: float) -> str:
+    silent = f"no answer within {timeout:g} s (the limit RNNZOO_TIMEOUT sets, in seconds)"
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
-        return f"cannot connect ({e.reason})"
+        return silent if isinstance(e.reason, TimeoutError) else f"cannot connect ({e.reason})"
     if isinstance(e, FileNotFoundError):
         return "not found"
     if isinstance(e, TimeoutError):
-        return f"no answer within {TIMEOUT_S} s"
+        return silent
     return (str(e) or type(e).__name__).replace("\n", "\n    ")
 
 
@@ -422,20 +468,21 @@ def _download(ds: Dataset, res: Resource, progress: bool) -> Path:
     """Get `res` from the first source that yields a verified copy and move it into the cache."""
     target = dataset_dir(ds) / res.filename
     partial = _sibling(target, ".incomplete")
+    places, timeout = _sources(ds, res), timeout_s()  # a malformed setting fails before anything is locked
     make_cache_dir(target.parent)
     failures = []
     with _locked(target) as waited:
         if waited and state(ds, res)[0] == "present":
             return target  # the other process fetched it
-        for place in _sources(ds, res):
+        for place in places:
             try:
                 if _is_url(place):
-                    _from_url(place, partial, res, progress)
+                    _from_url(place, partial, res, progress, timeout)
                 else:
                     shutil.copyfile(place, partial)
                     _verify_or_discard(res, partial)
             except (*_TRANSFER_ERRORS, DataError) as e:
-                failures.append(f"{place}: {_describe(e)}")
+                failures.append(f"{place}: {_describe(e, timeout)}")
                 continue
             os.replace(partial, target)
             _write_stamp(res, target)
@@ -456,31 +503,31 @@ def _verify_or_discard(res: Resource, partial: Path) -> None:
         raise ChecksumError("wrong content: " + "; ".join(problems))
 
 
-def _from_url(url: str, partial: Path, res: Resource, progress: bool) -> None:
-    resumed = _http_get(url, partial, progress)
+def _from_url(url: str, partial: Path, res: Resource, progress: bool, timeout: float) -> None:
+    resumed = _http_get(url, partial, progress, timeout)
     try:
         _verify_or_discard(res, partial)
     except DataError:
         if not resumed:
             raise
-        _http_get(url, partial, progress)  # the resumed download was bad: once more from scratch
+        _http_get(url, partial, progress, timeout)  # the resumed download was bad: once more from scratch
         _verify_or_discard(res, partial)
 
 
-def _http_get(url: str, partial: Path, progress: bool) -> bool:
+def _http_get(url: str, partial: Path, progress: bool, timeout: float) -> bool:
     """Download `url` into `partial`, continuing what is already there if the server allows; True if it did.
 
     A broken transfer raises and keeps `partial` so that the next attempt resumes it."""
     offset = partial.stat().st_size if partial.exists() else 0
     headers = {"User-Agent": USER_AGENT} | ({"Range": f"bytes={offset}-"} if offset else {})
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code != 416 or not offset:
             raise
         e.close()
         partial.unlink()  # "range not satisfiable": what we have is no prefix of the file
-        return _http_get(url, partial, progress)
+        return _http_get(url, partial, progress, timeout)
     with response:
         resumed = offset > 0 and response.status == 206
         if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
