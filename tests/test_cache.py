@@ -610,6 +610,24 @@ def test_safe_extract_refuses_unsafe_zip_and_unknown_types(tmp_path: Path) -> No
         cache.safe_extract(tmp_path / "x.rar", tmp_path / "out")
 
 
+def test_cache_home_honours_rnnzoo_home_then_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "zoo"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_home() == tmp_path / "zoo"
+    monkeypatch.setenv("RNNZOO_HOME", "")
+    assert cache.cache_home() == tmp_path / "xdg" / "rnnzoo"
+    assert cache.dataset_dir(toy()) == tmp_path / "xdg" / "rnnzoo" / "toy"
+    monkeypatch.delenv("RNNZOO_HOME")
+    assert cache.cache_home() == tmp_path / "xdg" / "rnnzoo"
+    for unusable in ("", "relative/cache"):  # unset, empty or relative: the default under the home folder
+        monkeypatch.setenv("XDG_CACHE_HOME", unusable)
+        assert cache.cache_home() == tmp_path / "user" / ".cache" / "rnnzoo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache.cache_home() == tmp_path / "user" / ".cache" / "rnnzoo"
+
+
 # ------------------------------------------------------------------------------------------ shipped data
 
 

@@ -6,7 +6,8 @@ A dataset module describes its files as a `Dataset` of `Resource`s and asks for 
 
 The rules, in the order this file implements them:
 
-* Files live in ``cache_home()/<dataset name>/`` (``$RNNZOO_HOME``, default ``~/.cache/rnnzoo``).
+* Files live in ``cache_home()/<dataset name>/``: ``$RNNZOO_HOME`` if set, else ``$XDG_CACHE_HOME/rnnzoo``,
+  else ``~/.cache/rnnzoo``.
 * A cached file counts only if it passes verification: sha256/md5 of the whole file, or the digests of
   an archive's members (mirrors repack archives, so the members are what is checked).  A successful
   verification leaves a ``<file>.verified`` stamp, so hashing a big archive costs seconds once, not every run.
@@ -110,8 +111,13 @@ def _listing(ds: Dataset) -> str:
 
 
 def cache_home() -> Path:
-    env = os.environ.get("RNNZOO_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnzoo"
+    """``$RNNZOO_HOME``, else ``$XDG_CACHE_HOME/rnnzoo``, else ``~/.cache/rnnzoo`` (as torch.hub chooses). An
+    empty variable counts as unset, and so does a relative XDG_CACHE_HOME (the XDG specification has
+    relative paths ignored)."""
+    if env := os.environ.get("RNNZOO_HOME"):
+        return Path(env).expanduser()
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or "").expanduser()
+    return (xdg if xdg.is_absolute() else Path.home() / ".cache") / "rnnzoo"
 
 
 def dataset_dir(ds: Dataset) -> Path:
