@@ -628,6 +628,38 @@ def test_cache_home_honours_rnnzoo_home_then_xdg_cache_home(tmp_path: Path, monk
     assert cache.cache_home() == tmp_path / "user" / ".cache" / "rnnzoo"
 
 
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so that progress bars are drawn into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_long_steps_show_progress_on_a_terminal_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "PROGRESS_DELAY_S", 0.0)  # draw at once, as a step of some seconds would
+    (tmp_path / "f.bin").write_bytes(PAYLOAD)
+    (tmp_path / "a.tgz").write_bytes(make_tar(MEMBERS))
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("z/ok.txt", b"zip")
+
+    def steps() -> None:
+        cache.verify_file(Resource("f.bin", sha256=PAYLOAD_SHA), tmp_path / "f.bin")
+        cache.verify_file(Resource("a.tgz", members=MEMBER_SHAS), tmp_path / "a.tgz")
+        cache.safe_extract(tmp_path / "a.tgz", tmp_path / "out")
+        cache.safe_extract(tmp_path / "a.zip", tmp_path / "zout")
+
+    for stderr in (Terminal(), io.StringIO()):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        steps()
+        shown = stderr.getvalue()
+        if isinstance(stderr, Terminal):
+            for bar in ("checking f.bin", "checking a.tgz", "extracting a.tgz", "extracting a.zip"):
+                assert bar in shown
+            assert "/10.0k" in shown  # the hashed file's 10 KiB, counted in bytes
+        else:
+            assert shown == ""  # not a terminal (a log file, a pipe): no bars
+
+
 # ------------------------------------------------------------------------------------------ shipped data
 
 

@@ -35,7 +35,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 TIMEOUT_S = 60.0  # default of $RNNZOO_TIMEOUT: seconds for connecting and for each read of a download
 CHUNK = 1 << 20
+PROGRESS_DELAY_S = 1.0  # a step's progress bar appears once it has run this long: quick steps stay quiet
 USER_AGENT = "rnnzoo/0.1 (python urllib)"
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 _TRANSFER_ERRORS = (OSError, http.client.HTTPException, ValueError)  # DataError is caught beside these
@@ -153,23 +154,39 @@ def _norm(name: str) -> str:
     return name
 
 
-def _members(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of the regular-file members whose path is `wanted`, in archive order, in one pass."""
+def progress_bar(iterable: Iterable[object] | None = None, *, desc: str, total: float | None = None,
+                 in_bytes: bool = False) -> tqdm:
+    """A progress bar on stderr for a step that can take seconds (reading an archive, hashing, tokenizing):
+    drawn only on a terminal (``disable=None``) and only once the step has lasted PROGRESS_DELAY_S; it is
+    cleared when the step ends."""
+    units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if in_bytes else {}
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=None, delay=PROGRESS_DELAY_S,
+                leave=False, **units)
+
+
+def _members(archive: Path, wanted: Callable[[str], bool], desc: str | None = None
+             ) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of the regular-file members whose path is `wanted`, in archive order, in one pass; the
+    progress bar `desc` (default "reading <archive>") counts the archive's bytes read so far."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            for info in tar:
-                name = _norm(info.name)
-                if info.isfile() and wanted(name):
-                    member = tar.extractfile(info)
-                    assert member is not None  # always a file object for a regular member
-                    yield name, member.read()
+        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
+            size = os.fstat(raw.fileno()).st_size
+            with progress_bar(desc=desc or f"reading {archive.name}", total=size, in_bytes=True) as bar:
+                for info in tar:
+                    bar.update(max(0, raw.tell() - bar.n))
+                    name = _norm(info.name)
+                    if info.isfile() and wanted(name):
+                        member = tar.extractfile(info)
+                        assert member is not None  # always a file object for a regular member
+                        yield name, member.read()
     except _TAR_ERRORS as e:
         raise DataError(f"{archive} is not a readable tar archive ({e}); delete it and fetch it again") from e
 
 
-def iter_members(archive: Path, pattern: str) -> Iterator[tuple[str, bytes]]:
+def iter_members(archive: Path, pattern: str, *, desc: str | None = None) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of the regular-file members matching the fnmatch `pattern`; `desc` names the progress bar."""
     pattern = _norm(pattern)
-    yield from _members(Path(archive), lambda name: fnmatch.fnmatchcase(name, pattern))
+    yield from _members(Path(archive), lambda name: fnmatch.fnmatchcase(name, pattern), desc)
 
 
 def read_member(archive: Path, member: str) -> bytes:
@@ -199,10 +216,12 @@ def _problems(res: Resource, path: Path) -> list[str]:
     if algos:
         hashes = {a: hashlib.new(a) for a in algos}
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb") as f, progress_bar(desc=f"checking {path.name}", total=os.fstat(f.fileno()).st_size,
+                                                     in_bytes=True) as bar:
                 while chunk := f.read(CHUNK):
                     for h in hashes.values():
                         h.update(chunk)
+                    bar.update(len(chunk))
         except OSError as e:
             raise DataError(f"cannot read {path}: {e}") from e
         for algo, h in hashes.items():
@@ -221,7 +240,8 @@ def _member_problems(res: Resource, archive: Path) -> list[str]:
     def wanted(name: str) -> bool:
         return name in exact or any(fnmatch.fnmatchcase(name, g) for g in globs)
 
-    found = {name: hashlib.sha256(data).hexdigest() for name, data in _members(archive, wanted)}
+    found = {name: hashlib.sha256(data).hexdigest()
+             for name, data in _members(archive, wanted, desc=f"checking {archive.name}")}
     problems = []
     missing = sorted(set(exact) - set(found))
     if missing:
@@ -542,8 +562,8 @@ def _http_get(url: str, partial: Path, progress: bool, timeout: float) -> bool:
         offset = offset if resumed else 0  # a 200 answer carries the whole file: start over
         length = response.headers.get("Content-Length", "")
         total = offset + int(length) if length.isdigit() else None
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=partial.name.removesuffix(".incomplete"), disable=not progress)
+        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                   desc=partial.name.removesuffix(".incomplete"), disable=None if progress else True)
         with open(partial, "ab" if resumed else "wb") as out, bar:
             while chunk := response.read(CHUNK):
                 out.write(chunk)
@@ -586,7 +606,7 @@ def _extract_tar(archive: Path, target: Path) -> None:
                     raise DataError(f"refusing to extract {archive}: member {m.name!r} is unsafe ({why}); "
                                     "nothing was extracted")
             target.mkdir(parents=True, exist_ok=True)
-            tar.extractall(target, members=members, filter="data")
+            tar.extractall(target, members=progress_bar(members, desc=f"extracting {archive.name}"), filter="data")
     except _TAR_ERRORS as e:
         raise DataError(f"cannot extract {archive} ({e}); delete it and fetch it again") from e
 
@@ -599,7 +619,7 @@ def _extract_zip(archive: Path, target: Path) -> None:
                     raise DataError(f"refusing to extract {archive}: member {name!r} is unsafe ({why}); "
                                     "nothing was extracted")
             target.mkdir(parents=True, exist_ok=True)
-            zf.extractall(target)
+            zf.extractall(target, members=progress_bar(zf.infolist(), desc=f"extracting {archive.name}"))
     except (zipfile.BadZipFile, OSError) as e:
         raise DataError(f"cannot extract {archive} ({e}); delete it and fetch it again") from e
 
