@@ -43,6 +43,13 @@ def test_tokenize(text: str, words: list[str]) -> None:
     assert imdb.tokenize(text) == words
 
 
+def test_normalize_leaves_no_line_break_behind() -> None:
+    """Removing the inner break of "<<br />br />" leaves "< br />": that one goes too, so normalising twice
+    changes nothing and the markup word "br" does not appear."""
+    assert imdb.normalize("a<<br />br />b") == "a b" == imdb.normalize(imdb.normalize("a<<br />br />b"))
+    assert imdb.tokenize("Good<<br>br>fun") == ["good", "fun"]
+
+
 # --- vectorization facts on a mini-corpus ----------------------------------------------------------------
 
 WORD_INDEX = {"the": 1, "movie": 2, "good": 3, "bad": 4, "plot": 5, "rare": 6}  # rank 1 = most frequent

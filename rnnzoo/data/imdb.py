@@ -91,8 +91,12 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, apostrophes only 
 
 
 def normalize(text: str) -> str:
-    """Lower case, `<br />` line breaks as spaces, one kind of apostrophe."""
-    return _LINE_BREAK.sub(" ", text).lower().translate(_APOSTROPHES)
+    """Lower case, `<br />` line breaks as spaces, one kind of apostrophe. Idempotent: breaks are removed
+    until none is left, since removing one can join its neighbours into another ("<<br />br />")."""
+    count = 1
+    while count:
+        text, count = _LINE_BREAK.subn(" ", text)
+    return text.lower().translate(_APOSTROPHES)
 
 
 def tokenize(text: str) -> list[str]:
