@@ -73,6 +73,13 @@ def test_broken_label_files_are_clear_errors(tmp_path: Path, data: bytes, messag
     assert str(path) in str(info.value)
 
 
+def test_sizes_whose_product_overflows_64_bits_are_a_clear_error(tmp_path: Path) -> None:
+    """2**31 x 2**31 x 4 = 2**64 bytes: a 64-bit product wraps to 0 and matched an empty body."""
+    path = write(tmp_path / "huge-idx3-ubyte.gz", struct.pack(">IIII", mnist.IMAGE_MAGIC, 2**31, 2**31, 4))
+    with pytest.raises(DataError, match="truncated idx file: the header announces 2147483648 x 2147483648 x 4"):
+        mnist.read_idx(path, mnist.IMAGE_MAGIC)
+
+
 def test_broken_gzip_and_images_are_clear_errors(split_files, tmp_path: Path) -> None:
     images_path, labels_path, images, labels = split_files
     not_gzip = tmp_path / "x-idx3-ubyte.gz"

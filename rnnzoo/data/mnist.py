@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -76,7 +77,7 @@ def parse_idx(raw: bytes, expected_magic: int, source: str) -> np.ndarray:
         raise DataError(f"{source}: truncated idx file, {len(raw)} bytes is less than its {header}-byte header; "
                         "delete it and fetch it again")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # exact: numpy's product of 32-bit sizes can overflow and wrap around
     if len(raw) - header != size:
         state = "truncated" if len(raw) - header < size else "too long"
         raise DataError(f"{source}: {state} idx file: the header announces {' x '.join(map(str, shape))} = "
