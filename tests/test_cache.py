@@ -569,7 +569,8 @@ def tar_info(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> ta
     return info
 
 
-@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "hardlink", "device"])
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "hardlink", "device", "hardlink to no member",
+                                  "link named with '.'"])
 def test_safe_extract_refuses_unsafe_members(tmp_path: Path, case: str) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -579,12 +580,26 @@ def test_safe_extract_refuses_unsafe_members(tmp_path: Path, case: str) -> None:
         "symlink": tar_info("link", tarfile.SYMTYPE, "../../outside"),
         "hardlink": tar_info("hard", tarfile.LNKTYPE, "../outside"),
         "device": tar_info("dev", tarfile.CHRTYPE),
+        "hardlink to no member": tar_info("hard", tarfile.LNKTYPE, "hard"),  # tarfile: KeyError, mid-extraction
+        "link named with '.'": tar_info("fine.txt/.", tarfile.SYMTYPE, "fine.txt"),  # tarfile: RecursionError
     }[case]
     archive = evil_tar(work / "evil.tar.gz", info, b"evil" if info.isfile() else b"")
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(DataError, match=f"member '{info.name}' is unsafe"):
         cache.safe_extract(archive, work / "out")
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, inside the target or out of it
+
+
+def test_safe_extract_of_links_in_a_loop_is_a_data_error(tmp_path: Path) -> None:
+    """A directory replaced by a link to itself: tarfile cannot make the link and falls back on copying its
+    target member, which is the link again (RecursionError)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(tar_info("a", tarfile.DIRTYPE))
+        tar.addfile(tar_info("a", tarfile.SYMTYPE, "a"))
+    (tmp_path / "loop.tar").write_bytes(buffer.getvalue())
+    with pytest.raises(DataError, match="its links form a loop"):
+        cache.safe_extract(tmp_path / "loop.tar", tmp_path / "out")
 
 
 def test_safe_extract_good_archives(tmp_path: Path) -> None:

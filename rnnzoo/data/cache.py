@@ -594,6 +594,7 @@ def _extract_tar(archive: Path, target: Path) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            files: set[str] = set()  # the regular files (and hard links) met so far, as tarfile compares them
             for m in members:  # check everything before writing anything
                 why = _unsafe_path(m.name)
                 if not why and m.isdev():
@@ -602,13 +603,26 @@ def _extract_tar(archive: Path, target: Path) -> None:
                     why = f"symlink to {m.linkname!r} outside the target"
                 elif not why and m.islnk() and not inside(m.linkname):
                     why = f"hard link to {m.linkname!r} outside the target"
+                elif not why and m.islnk() and os.path.normpath(m.linkname) not in files:
+                    why = f"hard link to {m.linkname!r}, which is no file before it in the archive"
+                elif not why and (m.issym() or m.islnk()) and not _plain(m.name):
+                    why = "a link whose name has '.' or empty parts"  # tarfile may resolve it to itself
+                if m.isfile() or m.islnk():
+                    files.add(os.path.normpath(m.name))
                 if why:
                     raise DataError(f"refusing to extract {archive}: member {m.name!r} is unsafe ({why}); "
                                     "nothing was extracted")
             target.mkdir(parents=True, exist_ok=True)
             tar.extractall(target, members=progress_bar(members, desc=f"extracting {archive.name}"), filter="data")
+    except RecursionError:  # tarfile follows a link that cannot be made to its target member, and so on
+        raise DataError(f"cannot extract {archive}: its links form a loop") from None
     except _TAR_ERRORS as e:
         raise DataError(f"cannot extract {archive} ({e}); delete it and fetch it again") from e
+
+
+def _plain(name: str) -> bool:
+    """A relative path without '.' or empty parts (a leading './' aside)."""
+    return all(part not in ("", ".") for part in _norm(name).split("/"))
 
 
 def _extract_zip(archive: Path, target: Path) -> None:
