@@ -562,7 +562,7 @@ def cmd_data(args: argparse.Namespace) -> None:
     elif args.action == "verify":
         bad = 0
         for res in ds.resources:
-            state, path, detail = cache.state(ds, res)
+            state, path, detail = cache.state(ds, res, rehash=True)  # hash every file: no stamp is trusted
             print(_file_state(state, path, detail))
             bad += state != "present"
         if bad:

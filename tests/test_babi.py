@@ -43,6 +43,11 @@ def test_only_supporting_keeps_the_supporting_sentences() -> None:
     (["x Mary moved to the bathroom."], "line 1"),
     (["1 Mary moved.", "2 Where is Mary?\tbathroom"], "line 2"),
     (["1 Mary moved.", "2 Where is Mary?\tbathroom\t7"], "supporting"),
+    (["1 Mary moved.", "2 Where is Mary?\tbathroom\t0"], r"supporting ids '0': .* \(1 to 1\)"),  # not story[-1]
+    (["1 Mary moved.", "2 John moved.", "3 Where is Mary?\tbathroom\t-1"], "supporting ids '-1'"),
+    (["1 Mary moved.", "2 Where is Mary?\tbathroom\t1 x"], "supporting ids '1 x'"),
+    (["1 Mary moved.", "2 Where is Mary?\tbathroom\t"], "supporting ids ''"),
+    (["1 Mary moved.", "\u00b2 Where is Mary?\tbathroom\t1"], "line 2: expected 'ID text' with a numeric ID"),
     ([], "empty"),
 ])
 def test_malformed_input_names_file_and_line(lines: list[str], message: str) -> None:

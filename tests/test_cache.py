@@ -3,12 +3,14 @@
 import hashlib
 import io
 import os
+import socket
+import subprocess
 import sys
 import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -144,7 +146,7 @@ def test_download_then_cache_hit(server: FileServer, home: Path) -> None:
     assert paths == {"f.bin": home / "toy" / "f.bin"}
     assert paths["f.bin"].read_bytes() == PAYLOAD
     assert (home / "toy" / "f.bin.verified").exists()
-    assert not (home / "toy" / "f.bin.lock").exists() and not (home / "toy" / "f.bin.incomplete").exists()
+    assert not (home / "toy" / "f.bin.incomplete").exists()
     cache.fetch(toy(res), progress=False)
     assert cache.require(toy(res), "f.bin") == paths["f.bin"]
     assert cache.state(toy(res), res)[0] == "present"
@@ -244,6 +246,34 @@ def test_stamp_spares_reverification_until_checksums_change(
     assert cache.state(toy(other), other)[0] == "corrupt"
 
 
+def test_data_verify_hashes_again_what_a_load_trusts(
+    server: FileServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file changed behind the cache's back, keeping its size and time: a load trusts the stamp, but
+    `rnnzoo data verify` hashes the file, reports it, and no load trusts it afterwards."""
+    from rnnzoo import data
+    from rnnzoo.cli import main
+
+    res = served(server)
+    ds = toy(res)
+    monkeypatch.setitem(data.DATASETS, ds.name, ds)
+    path = cache.require(ds, "f.bin")
+    before = path.stat()
+    path.write_bytes(PAYLOAD[::-1])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert cache.state(ds, res)[0] == "present"  # the fast check: size and modification time
+
+    capsys.readouterr()
+    assert main(["data", "verify", "toy"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith(f"corrupt  {path}") and PAYLOAD_SHA in out
+    assert "missing or corrupt; run: rnnzoo data fetch toy" in err
+    assert cache.state(ds, res)[0] == "corrupt"
+    assert cache.fetch(ds, progress=False)["f.bin"].read_bytes() == PAYLOAD
+    assert main(["data", "verify", "toy"]) == 0
+    assert capsys.readouterr().out == f"present  {path}\n"
+
+
 def test_not_downloaded_error_names_the_commands() -> None:
     with pytest.raises(NotDownloadedError) as info:
         cache.require(toy(Resource("f.bin", sha256=PAYLOAD_SHA)), "f.bin", download=False)
@@ -252,15 +282,160 @@ def test_not_downloaded_error_names_the_commands() -> None:
         cache.require(toy(Resource("f.bin")), "nope")
 
 
-def test_stale_lock_is_taken_over(server: FileServer, home: Path) -> None:
+# A process that takes the cache's lock on the file named by argv[1], says so, and holds it until a line
+# arrives on its stdin (or until it is killed).
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from rnnzoo.data import cache
+with cache._locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def hold_lock(target: Path) -> subprocess.Popen[str]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(target)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def in_background(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run `work` in a daemon thread; the list receives its result (or exception) when it ends."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except Exception as e:  # handed to the test, which asserts on it
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_killed_lock_holder_blocks_nobody(server: FileServer, home: Path) -> None:
     res = served(server)
-    lock = home / "toy" / "f.bin.lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text("12345\n")
-    old = time.time() - cache.LOCK_STALE_S - 60
-    os.utime(lock, (old, old))
-    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD
-    assert not lock.exists()
+    (home / "toy").mkdir(parents=True)
+    holder = hold_lock(home / "toy" / "f.bin")
+    holder.kill()  # SIGKILL: no cleanup code of the holder runs
+    holder.wait(timeout=10)
+    start = time.monotonic()
+    thread, outcome = in_background(lambda: cache.require(toy(res), "f.bin"))
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "still waiting for the lock of a dead process"
+    assert outcome == [home / "toy" / "f.bin"]
+    assert time.monotonic() - start < 3
+    assert (home / "toy" / "f.bin").read_bytes() == PAYLOAD
+
+
+def test_a_live_lock_holder_keeps_others_waiting(
+    server: FileServer, home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    res = served(server)
+    (home / "toy").mkdir(parents=True)
+    holder = hold_lock(home / "toy" / "f.bin")
+    try:
+        thread, outcome = in_background(lambda: cache.require(toy(res), "f.bin"))
+        thread.join(timeout=1.0)
+        assert thread.is_alive() and outcome == [] and server.requests == []  # waiting, not downloading
+        assert "waiting for another process to finish f.bin" in capfd.readouterr().err
+    finally:
+        holder.communicate("release\n", timeout=10)
+    thread.join(timeout=10)
+    assert outcome == [home / "toy" / "f.bin"] and len(server.requests) == 1
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers; it stops by itself after `lifetime` seconds."""
+
+    def __init__(self, lifetime: float = 30.0) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.deadline = time.monotonic() + lifetime
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        held = []
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                held.append(self.sock.accept()[0])
+                self.accepted += 1
+            except TimeoutError:
+                continue
+        for conn in held:
+            conn.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    srv = SilentServer()
+    yield srv
+    srv.close()
+
+
+def test_a_server_that_never_answers_times_out_per_url(
+    server: FileServer, silent: SilentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RNNZOO_TIMEOUT", "0.4")
+    server.files["/f.bin"] = PAYLOAD
+    res = Resource("f.bin", urls=(silent.url("/f.bin"), server.url("/f.bin")), sha256=PAYLOAD_SHA)
+    start = time.monotonic()
+    assert cache.require(toy(res), "f.bin").read_bytes() == PAYLOAD  # from the second URL, after 0.4 s
+    assert 0.35 < time.monotonic() - start < 5
+    assert silent.accepted == 1 and len(server.requests) == 1
+
+    only_silent = Resource("g.bin", urls=(silent.url("/g.bin"),), sha256=PAYLOAD_SHA)
+    with pytest.raises(DownloadError) as info:
+        cache.require(toy(only_silent), "g.bin")
+    assert f"{silent.url('/g.bin')}: no answer within 0.4 s" in str(info.value)
+    assert "RNNZOO_TIMEOUT" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
+def test_a_bad_timeout_setting_is_a_clear_error(server: FileServer, monkeypatch: pytest.MonkeyPatch,
+                                                value: str) -> None:
+    monkeypatch.setenv("RNNZOO_TIMEOUT", value)
+    with pytest.raises(DataError, match=f"RNNZOO_TIMEOUT must be a number of seconds above 0.*got '{value}'"):
+        cache.require(toy(served(server)), "f.bin")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("mirror, why", [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("http://example.org:port/data", "Port could not be cast"),
+    ("https:///data", "it names no host"),
+    ("htp://example.org/data", "unknown scheme 'htp'"),
+])
+def test_a_malformed_mirror_url_is_a_clear_error(
+    server: FileServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mirror: str, why: str
+) -> None:
+    from rnnzoo.cli import main
+
+    monkeypatch.setenv("RNNZOO_MIRROR", f"/some/folder; {mirror}")
+    with pytest.raises(DataError) as info:
+        cache.require(toy(served(server)), "f.bin")
+    assert f"RNNZOO_MIRROR holds a malformed URL {mirror!r} ({why}" in str(info.value)
+    assert server.requests == []
+    capsys.readouterr()
+    assert main(["data", "fetch", "babi"]) == 2  # on the command line: one line, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnzoo: error: RNNZOO_MIRROR holds a malformed URL {mirror!r}")
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------------------------------------------ mirrors, add
@@ -394,7 +569,8 @@ def tar_info(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> ta
     return info
 
 
-@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "hardlink", "device"])
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "hardlink", "device", "hardlink to no member",
+                                  "link named with '.'"])
 def test_safe_extract_refuses_unsafe_members(tmp_path: Path, case: str) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -404,12 +580,26 @@ def test_safe_extract_refuses_unsafe_members(tmp_path: Path, case: str) -> None:
         "symlink": tar_info("link", tarfile.SYMTYPE, "../../outside"),
         "hardlink": tar_info("hard", tarfile.LNKTYPE, "../outside"),
         "device": tar_info("dev", tarfile.CHRTYPE),
+        "hardlink to no member": tar_info("hard", tarfile.LNKTYPE, "hard"),  # tarfile: KeyError, mid-extraction
+        "link named with '.'": tar_info("fine.txt/.", tarfile.SYMTYPE, "fine.txt"),  # tarfile: RecursionError
     }[case]
     archive = evil_tar(work / "evil.tar.gz", info, b"evil" if info.isfile() else b"")
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(DataError, match=f"member '{info.name}' is unsafe"):
         cache.safe_extract(archive, work / "out")
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, inside the target or out of it
+
+
+def test_safe_extract_of_links_in_a_loop_is_a_data_error(tmp_path: Path) -> None:
+    """A directory replaced by a link to itself: tarfile cannot make the link and falls back on copying its
+    target member, which is the link again (RecursionError)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(tar_info("a", tarfile.DIRTYPE))
+        tar.addfile(tar_info("a", tarfile.SYMTYPE, "a"))
+    (tmp_path / "loop.tar").write_bytes(buffer.getvalue())
+    with pytest.raises(DataError, match="its links form a loop"):
+        cache.safe_extract(tmp_path / "loop.tar", tmp_path / "out")
 
 
 def test_safe_extract_good_archives(tmp_path: Path) -> None:
@@ -433,6 +623,56 @@ def test_safe_extract_refuses_unsafe_zip_and_unknown_types(tmp_path: Path) -> No
     (tmp_path / "x.rar").write_bytes(b"")
     with pytest.raises(DataError, match="unknown archive type"):
         cache.safe_extract(tmp_path / "x.rar", tmp_path / "out")
+
+
+def test_cache_home_honours_rnnzoo_home_then_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("RNNZOO_HOME", str(tmp_path / "zoo"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_home() == tmp_path / "zoo"
+    monkeypatch.setenv("RNNZOO_HOME", "")
+    assert cache.cache_home() == tmp_path / "xdg" / "rnnzoo"
+    assert cache.dataset_dir(toy()) == tmp_path / "xdg" / "rnnzoo" / "toy"
+    monkeypatch.delenv("RNNZOO_HOME")
+    assert cache.cache_home() == tmp_path / "xdg" / "rnnzoo"
+    for unusable in ("", "relative/cache"):  # unset, empty or relative: the default under the home folder
+        monkeypatch.setenv("XDG_CACHE_HOME", unusable)
+        assert cache.cache_home() == tmp_path / "user" / ".cache" / "rnnzoo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache.cache_home() == tmp_path / "user" / ".cache" / "rnnzoo"
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so that progress bars are drawn into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_long_steps_show_progress_on_a_terminal_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "PROGRESS_DELAY_S", 0.0)  # draw at once, as a step of some seconds would
+    (tmp_path / "f.bin").write_bytes(PAYLOAD)
+    (tmp_path / "a.tgz").write_bytes(make_tar(MEMBERS))
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("z/ok.txt", b"zip")
+
+    def steps() -> None:
+        cache.verify_file(Resource("f.bin", sha256=PAYLOAD_SHA), tmp_path / "f.bin")
+        cache.verify_file(Resource("a.tgz", members=MEMBER_SHAS), tmp_path / "a.tgz")
+        cache.safe_extract(tmp_path / "a.tgz", tmp_path / "out")
+        cache.safe_extract(tmp_path / "a.zip", tmp_path / "zout")
+
+    for stderr in (Terminal(), io.StringIO()):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        steps()
+        shown = stderr.getvalue()
+        if isinstance(stderr, Terminal):
+            for bar in ("checking f.bin", "checking a.tgz", "extracting a.tgz", "extracting a.zip"):
+                assert bar in shown
+            assert "/10.0k" in shown  # the hashed file's 10 KiB, counted in bytes
+        else:
+            assert shown == ""  # not a terminal (a log file, a pipe): no bars
 
 
 # ------------------------------------------------------------------------------------------ shipped data

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 import tarfile
 from pathlib import Path
 
@@ -39,6 +40,13 @@ IMDB_EXAMPLES = ("imdb_lstm", "imdb_cnn_lstm", "imdb_bidirectional_lstm")
 ])
 def test_tokenize(text: str, words: list[str]) -> None:
     assert imdb.tokenize(text) == words
+
+
+def test_normalize_leaves_no_line_break_behind() -> None:
+    """Removing the inner break of "<<br />br />" leaves "< br />": that one goes too, so normalising twice
+    changes nothing and the markup word "br" does not appear."""
+    assert imdb.normalize("a<<br />br />b") == "a b" == imdb.normalize(imdb.normalize("a<<br />br />b"))
+    assert imdb.tokenize("Good<<br>br>fun") == ["good", "fun"]
 
 
 # --- vectorization facts on a mini-corpus ----------------------------------------------------------------
@@ -142,6 +150,27 @@ def test_read_archive_sorts_by_label_and_id(tmp_path: Path) -> None:
     assert train.ratings.tolist() == [2, 7, 9]
     assert train.review(2).tolist() == [0, 3, 2, 3]  # "a" is not in the mini index
     assert test.review(0).tolist() == [1, 4, 1, 6]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:  # a stderr that says it is a terminal, so that progress bars are drawn into it
+        return True
+
+
+def test_reading_the_reviews_shows_progress_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnzoo.data import cache
+
+    archive = _archive(tmp_path / "a.tar.gz", FAKE)
+    monkeypatch.setattr(cache, "PROGRESS_DELAY_S", 0.0)  # draw at once, as for the real archive's seconds
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    imdb.read_archive(archive, WORD_INDEX)
+    shown = sys.stderr.getvalue()
+    assert f"reading the IMDB reviews:   0%|          | 0.00/{archive.stat().st_size}" in shown  # archive bytes
+    assert "tokenizing the train reviews:   0%|          | 0/3" in shown  # reviews
+    assert "tokenizing the test reviews:   0%|          | 0/2" in shown
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: quiet
+    imdb.read_archive(archive, WORD_INDEX)
+    assert sys.stderr.getvalue() == ""
 
 
 def test_a_review_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:

@@ -72,6 +72,13 @@ def test_broken_label_files_are_clear_errors(tmp_path: Path, data: bytes, messag
     assert str(path) in str(info.value)
 
 
+def test_sizes_whose_product_overflows_64_bits_are_a_clear_error(tmp_path: Path) -> None:
+    """2**31 x 2**31 x 4 = 2**64 bytes: a 64-bit product wraps to 0 and matched an empty body."""
+    path = write(tmp_path / "huge-idx3-ubyte.gz", struct.pack(">IIII", mnist.IMAGE_MAGIC, 2**31, 2**31, 4))
+    with pytest.raises(DataError, match="truncated idx file: the header announces 2147483648 x 2147483648 x 4"):
+        mnist.read_idx(path, mnist.IMAGE_MAGIC)
+
+
 def test_broken_gzip_and_images_are_clear_errors(split_files, tmp_path: Path) -> None:
     images_path, labels_path, images, labels = split_files
     not_gzip = tmp_path / "x-idx3-ubyte.gz"
@@ -259,6 +266,96 @@ def test_unreadable_and_blank_images_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="blank") as info:
         mnist.prepare_image(blank)
     assert str(blank) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_tiff_with_non_finite_pixels_is_refused(tmp_path: Path, bad: float) -> None:
+    pixels = np.asarray(draw_digit((40, 40), 255, 0), np.float32)
+    pixels[3, 5] = bad
+    path = tmp_path / "float.tif"
+    Image.fromarray(pixels, mode="F").save(path)
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: the image has NaN or infinite pixels"):
+        mnist.prepare_image(path)
+    with pytest.raises(InputError, match="NaN or infinite grey levels"):
+        mnist.mnist_style(pixels)
+
+
+def damaged_png(path: Path) -> Path:
+    """A PNG whose pixel chunk claims to be empty: Pillow opens it and fails while decoding (SyntaxError)."""
+    draw_digit((40, 40), 255, 0).save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"IDAT")
+    data[at - 4:at] = bytes(4)
+    path.write_bytes(data)
+    return path
+
+
+def damaged_dds(path: Path) -> Path:
+    """A DDS file with pixel-format flags no decoder knows (Pillow: NotImplementedError)."""
+    draw_digit((40, 40), (255, 255, 255, 255), (0, 0, 0, 255), mode="RGBA").save(path)
+    data = bytearray(path.read_bytes())
+    data[80:84] = (0x4100).to_bytes(4, "little")  # DDS_PIXELFORMAT.dwFlags
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name, damage", [("broken.png", damaged_png), ("broken.dds", damaged_dds)])
+def test_an_image_that_fails_to_decode_is_an_input_error(tmp_path: Path, name: str, damage) -> None:
+    path = damage(tmp_path / name)
+    with pytest.raises(InputError, match=f"^cannot read the image {re.escape(str(path))}: "):
+        mnist.prepare_image(path)
+    if name.endswith(".png"):  # Pillow opens this one lazily: as a PIL image it fails in the same way
+        with Image.open(path) as opened, pytest.raises(InputError, match=f"^cannot read {re.escape(str(path))}: "):
+            mnist.prepare_image(opened)
+
+
+@pytest.mark.parametrize("mode, ink, paper", [("L", 255, 0), ("RGB", (200, 20, 20), (250, 240, 120)),
+                                              ("RGBA", (0, 0, 0, 255), (0, 0, 0, 0))])
+def test_prepare_image_takes_a_pil_image_as_its_file(tmp_path: Path, mode: str, ink, paper) -> None:
+    path = tmp_path / "digit.png"
+    draw_digit((120, 160), ink, paper, mode=mode).save(path)
+    with Image.open(path) as opened:
+        np.testing.assert_array_equal(mnist.prepare_image(opened), mnist.prepare_image(path))
+
+
+def test_prepare_image_takes_numpy_arrays() -> None:
+    grey = np.asarray(draw_digit((120, 160), 255, 0))  # (160, 120) uint8
+    reference = mnist.prepare_image(Image.fromarray(grey))
+    np.testing.assert_array_equal(mnist.prepare_image(grey), reference)
+    np.testing.assert_array_equal(mnist.prepare_image(grey[..., None]), reference)  # (H, W, 1)
+    np.testing.assert_allclose(mnist.prepare_image(grey / 255.0), reference, atol=1e-5)  # float 0-1
+    np.testing.assert_allclose(mnist.prepare_image((grey / 255.0).astype(np.float32)), reference, atol=1e-5)
+
+    rgb = np.asarray(draw_digit((120, 160), (200, 20, 20), (250, 240, 120), mode="RGB"))
+    np.testing.assert_allclose(mnist.prepare_image(rgb), mnist.prepare_image(Image.fromarray(rgb)), atol=0.02)
+    np.testing.assert_allclose(mnist.prepare_image(rgb / 255.0), mnist.prepare_image(rgb), atol=1e-5)
+    rgba = np.asarray(draw_digit((120, 160), (0, 0, 0, 255), (0, 0, 0, 0), mode="RGBA"))
+    seen = mnist.prepare_image(rgba)
+    np.testing.assert_allclose(seen, mnist.prepare_image(Image.fromarray(rgba)), atol=0.02)
+    assert np.corrcoef(seen.ravel(), reference.ravel())[0, 1] > 0.95  # dark strokes on clear: flattened
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((28, 28, 2), np.uint8),
+     r"shape \(H, W\), \(H, W, 1\), \(H, W, 3\) RGB or \(H, W, 4\) RGBA, got shape \(28, 28, 2\)"),
+    (np.zeros((28,), np.uint8), r"got shape \(28,\)"),
+    (np.zeros((2, 28, 28, 1), np.uint8), r"got shape \(2, 28, 28, 1\)"),
+    (np.zeros((0, 28), np.uint8), r"non-empty array"),
+    (np.zeros((28, 28), np.int64), r"uint8 \(0-255\) or floating-point \(0-1\) values, got dtype int64"),
+    (np.zeros((28, 28), bool), r"got dtype bool"),
+    (np.full((28, 28), np.nan), r"NaN or infinite values"),
+    (np.full((28, 28, 3), np.inf, np.float32), r"NaN or infinite values"),
+    (np.full((28, 28), 1.5), r"values must lie in 0-1, got 1.5 to 1.5 \(for 0-255, pass a uint8 array\)"),
+    (np.full((28, 28), -0.25), r"got -0.25 to -0.25"),
+])
+def test_prepare_image_refuses_arrays_that_are_no_picture(array: np.ndarray, message: str) -> None:
+    with pytest.raises(InputError, match="^the image array: .*" + message):
+        mnist.prepare_image(array)
+
+
+def test_prepare_image_refuses_other_types() -> None:
+    with pytest.raises(InputError, match="path of an image file, a PIL image or a numpy array, got list"):
+        mnist.prepare_image([[0, 255], [255, 0]])
 
 
 # --- predict end to end ----------------------------------------------------------------------------------

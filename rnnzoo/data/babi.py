@@ -68,7 +68,7 @@ def parse_stories(lines: Iterable[str], only_supporting: bool = False, source: s
         seen_any = True
         where = f"{source}, line {number}"
         head, _, text = line.partition(" ")
-        if not head.isdigit() or not text:
+        if not (head.isascii() and head.isdigit()) or not text:  # '²' is a digit to isdigit(), not to int()
             raise DataError(f"{where}: expected 'ID text' with a numeric ID, got {line[:60]!r}")
         nid = int(head)
         if nid == 1:
@@ -80,11 +80,11 @@ def parse_stories(lines: Iterable[str], only_supporting: bool = False, source: s
                                 f"(question, answer, supporting ids), got {len(fields)}")
             question, answer, supporting = fields
             if only_supporting:
-                try:
-                    ids = [int(i) for i in supporting.split()]
-                    kept = [story[i - 1] for i in ids]
-                except (ValueError, IndexError):
-                    raise DataError(f"{where}: bad supporting ids {supporting!r}") from None
+                ids = [int(i) for i in supporting.split() if i.isascii() and i.isdigit()]
+                if not ids or len(ids) != len(supporting.split()) or not all(0 < i <= len(story) for i in ids):
+                    raise DataError(f"{where}: bad supporting ids {supporting!r}: expected the IDs of earlier "
+                                    f"lines of the story (1 to {len(story)}), separated by spaces")
+                kept = [story[i - 1] for i in ids]
             else:
                 kept = [s for s in story if s]
             data.append((kept, tokenize(question), answer.strip()))

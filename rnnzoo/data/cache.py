@@ -6,13 +6,18 @@ A dataset module describes its files as a `Dataset` of `Resource`s and asks for 
 
 The rules, in the order this file implements them:
 
-* Files live in ``cache_home()/<dataset name>/`` (``$RNNZOO_HOME``, default ``~/.cache/rnnzoo``).
+* Files live in ``cache_home()/<dataset name>/``: ``$RNNZOO_HOME`` if set, else ``$XDG_CACHE_HOME/rnnzoo``,
+  else ``~/.cache/rnnzoo``.
 * A cached file counts only if it passes verification: sha256/md5 of the whole file, or the digests of
   an archive's members (mirrors repack archives, so the members are what is checked).  A successful
   verification leaves a ``<file>.verified`` stamp, so hashing a big archive costs seconds once, not every run.
 * Downloads go to ``<file>.incomplete`` and are renamed into place only after they verify; a broken
-  download is resumed with an HTTP Range request next time.  ``<file>.lock`` keeps two processes apart.
-* ``$RNNZOO_MIRROR`` (folders or base URLs separated by ``;``) is tried before the canonical URLs.
+  download is resumed with an HTTP Range request next time.  An operating-system lock on ``<file>.lock``
+  keeps two processes apart; it ends with its holder, so a killed fetch never blocks the next one.
+* ``$RNNZOO_MIRROR`` (folders or base URLs separated by ``;``) is tried before the canonical URLs; a
+  malformed URL in it is an error naming it, before anything is tried.
+* ``$RNNZOO_TIMEOUT`` (seconds, default 60) bounds the wait for a connection and for each read of a
+  download: a server that accepts and then says nothing for that long is given up, and the next URL tried.
 * Every problem a user can meet is a `DataError` whose message says what is wrong and what to do.
 """
 
@@ -20,29 +25,30 @@ import fnmatch
 import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from rnnzoo.errors import DataError
 
-TIMEOUT_S = 60  # seconds for connecting and for each read of a download
+TIMEOUT_S = 60.0  # default of $RNNZOO_TIMEOUT: seconds for connecting and for each read of a download
 CHUNK = 1 << 20
-LOCK_STALE_S = 600  # a lock whose download has not moved for this long is taken over
+PROGRESS_DELAY_S = 1.0  # a step's progress bar appears once it has run this long: quick steps stay quiet
 USER_AGENT = "rnnzoo/0.1 (python urllib)"
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 _TRANSFER_ERRORS = (OSError, http.client.HTTPException, ValueError)  # DataError is caught beside these
@@ -104,8 +110,13 @@ def _listing(ds: Dataset) -> str:
 
 
 def cache_home() -> Path:
-    env = os.environ.get("RNNZOO_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnzoo"
+    """``$RNNZOO_HOME``, else ``$XDG_CACHE_HOME/rnnzoo``, else ``~/.cache/rnnzoo`` (as torch.hub chooses). An
+    empty variable counts as unset, and so does a relative XDG_CACHE_HOME (the XDG specification has
+    relative paths ignored)."""
+    if env := os.environ.get("RNNZOO_HOME"):
+        return Path(env).expanduser()
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or "").expanduser()
+    return (xdg if xdg.is_absolute() else Path.home() / ".cache") / "rnnzoo"
 
 
 def dataset_dir(ds: Dataset) -> Path:
@@ -141,23 +152,39 @@ def _norm(name: str) -> str:
     return name
 
 
-def _members(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of the regular-file members whose path is `wanted`, in archive order, in one pass."""
+def progress_bar(iterable: Iterable[object] | None = None, *, desc: str, total: float | None = None,
+                 in_bytes: bool = False) -> tqdm:
+    """A progress bar on stderr for a step that can take seconds (reading an archive, hashing, tokenizing):
+    drawn only on a terminal (``disable=None``) and only once the step has lasted PROGRESS_DELAY_S; it is
+    cleared when the step ends."""
+    units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if in_bytes else {}
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=None, delay=PROGRESS_DELAY_S,
+                leave=False, **units)
+
+
+def _members(archive: Path, wanted: Callable[[str], bool], desc: str | None = None
+             ) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of the regular-file members whose path is `wanted`, in archive order, in one pass; the
+    progress bar `desc` (default "reading <archive>") counts the archive's bytes read so far."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            for info in tar:
-                name = _norm(info.name)
-                if info.isfile() and wanted(name):
-                    member = tar.extractfile(info)
-                    assert member is not None  # always a file object for a regular member
-                    yield name, member.read()
+        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
+            size = os.fstat(raw.fileno()).st_size
+            with progress_bar(desc=desc or f"reading {archive.name}", total=size, in_bytes=True) as bar:
+                for info in tar:
+                    bar.update(max(0, raw.tell() - bar.n))
+                    name = _norm(info.name)
+                    if info.isfile() and wanted(name):
+                        member = tar.extractfile(info)
+                        assert member is not None  # always a file object for a regular member
+                        yield name, member.read()
     except _TAR_ERRORS as e:
         raise DataError(f"{archive} is not a readable tar archive ({e}); delete it and fetch it again") from e
 
 
-def iter_members(archive: Path, pattern: str) -> Iterator[tuple[str, bytes]]:
+def iter_members(archive: Path, pattern: str, *, desc: str | None = None) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of the regular-file members matching the fnmatch `pattern`; `desc` names the progress bar."""
     pattern = _norm(pattern)
-    yield from _members(Path(archive), lambda name: fnmatch.fnmatchcase(name, pattern))
+    yield from _members(Path(archive), lambda name: fnmatch.fnmatchcase(name, pattern), desc)
 
 
 def read_member(archive: Path, member: str) -> bytes:
@@ -187,10 +214,12 @@ def _problems(res: Resource, path: Path) -> list[str]:
     if algos:
         hashes = {a: hashlib.new(a) for a in algos}
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb") as f, progress_bar(desc=f"checking {path.name}", total=os.fstat(f.fileno()).st_size,
+                                                     in_bytes=True) as bar:
                 while chunk := f.read(CHUNK):
                     for h in hashes.values():
                         h.update(chunk)
+                    bar.update(len(chunk))
         except OSError as e:
             raise DataError(f"cannot read {path}: {e}") from e
         for algo, h in hashes.items():
@@ -209,7 +238,8 @@ def _member_problems(res: Resource, archive: Path) -> list[str]:
     def wanted(name: str) -> bool:
         return name in exact or any(fnmatch.fnmatchcase(name, g) for g in globs)
 
-    found = {name: hashlib.sha256(data).hexdigest() for name, data in _members(archive, wanted)}
+    found = {name: hashlib.sha256(data).hexdigest()
+             for name, data in _members(archive, wanted, desc=f"checking {archive.name}")}
     problems = []
     missing = sorted(set(exact) - set(found))
     if missing:
@@ -254,14 +284,20 @@ def _write_stamp(res: Resource, path: Path) -> None:
         pass  # a read-only cache still works; it is just verified again next time
 
 
-def _verify_cached(ds: Dataset, res: Resource, path: Path) -> None:
-    """verify_file for a file in the cache, trusting the stamp of an earlier verification if still current."""
+def _verify_cached(ds: Dataset, res: Resource, path: Path, *, rehash: bool = False) -> None:
+    """verify_file for a file in the cache, trusting the stamp of an earlier verification if still current
+    (unless `rehash`). A file found corrupt loses its stamp, so that no later load trusts it."""
+    stamp = _sibling(path, ".verified")
     try:
-        if json.loads(_sibling(path, ".verified").read_text()) == _stamp_facts(res, path):
+        if not rehash and json.loads(stamp.read_text()) == _stamp_facts(res, path):
             return
     except (OSError, ValueError):
         pass
-    verify_file(res, path, fix=f"run `rnnzoo data fetch {ds.name}`, which replaces it (or delete it first)")
+    try:
+        verify_file(res, path, fix=f"run `rnnzoo data fetch {ds.name}`, which replaces it (or delete it first)")
+    except DataError:
+        stamp.unlink(missing_ok=True)
+        raise
     _write_stamp(res, path)
 
 
@@ -273,13 +309,16 @@ def _not_downloaded(ds: Dataset, res: Resource) -> str:
             f"or if you already have the file, `rnnzoo data add {ds.name} PATH`.")
 
 
-def state(ds: Dataset, res: Resource) -> tuple[str, Path, str]:
-    """("missing" | "present" | "corrupt", cache path, a message for the user)."""
+def state(ds: Dataset, res: Resource, *, rehash: bool = False) -> tuple[str, Path, str]:
+    """("missing" | "present" | "corrupt", cache path, a message for the user).
+
+    A file verified before counts as present while its size and modification time are those it had then
+    (its ``.verified`` stamp); `rehash` hashes it again regardless, for when its content is in doubt."""
     path = dataset_dir(ds) / res.filename
     if not path.exists():
         return "missing", path, _not_downloaded(ds, res)
     try:
-        _verify_cached(ds, res, path)
+        _verify_cached(ds, res, path, rehash=rehash)
     except DataError as e:
         return "corrupt", path, str(e)
     return "present", path, "verified"
@@ -345,69 +384,99 @@ def _passes(res: Resource, path: Path) -> bool:
 # ------------------------------------------------------------------------------------------ downloading
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
 @contextmanager
 def _locked(target: Path) -> Iterator[bool]:
-    """Hold ``<target>.lock``; yields True if another process held it first (and may have done the work).
+    """Hold the operating system's lock on ``<target>.lock``; yields True if another process held it first
+    (and may have done the work meanwhile).
 
-    The lock is stale once neither it nor the ``.incomplete`` download it guards changed for LOCK_STALE_S."""
-    lock, partial = _sibling(target, ".lock"), _sibling(target, ".incomplete")
+    The kernel drops the lock when its holder ends, however it ends (killed with -9 included), so a dead
+    process never keeps the next one waiting; the empty lock file itself stays in the folder."""
+    lock = FileLock(_sibling(target, ".lock"))
     waited = False
-    while True:
+    try:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            lock_time = _mtime(lock)
-            if not lock_time:
-                continue  # released just now
-            if time.time() - max(lock_time, _mtime(partial)) > LOCK_STALE_S:
-                lock.unlink(missing_ok=True)
-                continue
-            if not waited:
-                print(f"waiting for another process to finish {target.name} ({lock})", file=sys.stderr)
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"waiting for another process to finish {target.name} (it holds {lock.lock_file})",
+                  file=sys.stderr)
             waited = True
-            time.sleep(1.0)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        break
+            lock.acquire()
+    except OSError as e:
+        raise DataError(f"cannot lock {lock.lock_file}: {e.strerror or e}; set RNNZOO_HOME to a folder you can "
+                        "write") from None
     try:
         yield waited
     finally:
-        lock.unlink(missing_ok=True)
+        lock.release()
+
+
+URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 def _is_url(place: str) -> bool:
-    return urllib.parse.urlsplit(place).scheme in ("http", "https", "ftp", "file")
+    return urllib.parse.urlsplit(place).scheme in URL_SCHEMES
+
+
+def timeout_s() -> float:
+    """Seconds a download waits for a connection and for each read: ``$RNNZOO_TIMEOUT``, default TIMEOUT_S."""
+    raw = os.environ.get("RNNZOO_TIMEOUT", "").strip()
+    if not raw:
+        return TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"RNNZOO_TIMEOUT must be a number of seconds above 0 (e.g. 60), got {raw!r}")
+    return value
+
+
+def mirrors() -> list[str]:
+    """The folders and base URLs of ``$RNNZOO_MIRROR``, in order; a malformed URL is a DataError naming it."""
+    places = []
+    for mirror in (m.strip() for m in os.environ.get("RNNZOO_MIRROR", "").split(";")):
+        if not mirror:
+            continue
+        try:
+            parts = urllib.parse.urlsplit(mirror)
+            _ = parts.port  # raises ValueError for a port that is no number in 0-65535
+        except ValueError as e:
+            why = str(e)
+        else:
+            if "://" in mirror and parts.scheme not in URL_SCHEMES:
+                why = f"unknown scheme {parts.scheme!r}, known: {', '.join(URL_SCHEMES)}"
+            elif parts.scheme in ("http", "https", "ftp") and not parts.hostname:
+                why = "it names no host"
+            else:
+                places.append(mirror)
+                continue
+        raise DataError(f"RNNZOO_MIRROR holds a malformed URL {mirror!r} ({why}); set it to folders or base "
+                        "URLs such as https://example.org/datasets, separated by ';'")
+    return places
 
 
 def _sources(ds: Dataset, res: Resource) -> list[str]:
     """Every place to try, in order: each mirror under each name and both layouts, then the canonical URLs."""
     places = []
-    for mirror in (m.strip() for m in os.environ.get("RNNZOO_MIRROR", "").split(";")):
+    for mirror in mirrors():
         for rel in (p for name in res.names for p in (name, f"{ds.name}/{name}")):
             if _is_url(mirror):
                 places.append(mirror.rstrip("/") + "/" + urllib.parse.quote(rel))
-            elif mirror:
+            else:
                 places.append(str(Path(mirror).expanduser() / rel))
     return places + list(res.urls)
 
 
-def _describe(e: Exception) -> str:
+def _describe(e: Exception, timeout: float) -> str:
+    silent = f"no answer within {timeout:g} s (the limit RNNZOO_TIMEOUT sets, in seconds)"
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
-        return f"cannot connect ({e.reason})"
+        return silent if isinstance(e.reason, TimeoutError) else f"cannot connect ({e.reason})"
     if isinstance(e, FileNotFoundError):
         return "not found"
     if isinstance(e, TimeoutError):
-        return f"no answer within {TIMEOUT_S} s"
+        return silent
     return (str(e) or type(e).__name__).replace("\n", "\n    ")
 
 
@@ -423,20 +492,21 @@ def _download(ds: Dataset, res: Resource, progress: bool) -> Path:
     """Get `res` from the first source that yields a verified copy and move it into the cache."""
     target = dataset_dir(ds) / res.filename
     partial = _sibling(target, ".incomplete")
+    places, timeout = _sources(ds, res), timeout_s()  # a malformed setting fails before anything is locked
     make_cache_dir(target.parent)
     failures = []
     with _locked(target) as waited:
         if waited and state(ds, res)[0] == "present":
             return target  # the other process fetched it
-        for place in _sources(ds, res):
+        for place in places:
             try:
                 if _is_url(place):
-                    _from_url(place, partial, res, progress)
+                    _from_url(place, partial, res, progress, timeout)
                 else:
                     shutil.copyfile(place, partial)
                     _verify_or_discard(res, partial)
             except (*_TRANSFER_ERRORS, DataError) as e:
-                failures.append(f"{place}: {_describe(e)}")
+                failures.append(f"{place}: {_describe(e, timeout)}")
                 continue
             os.replace(partial, target)
             _write_stamp(res, target)
@@ -457,31 +527,31 @@ def _verify_or_discard(res: Resource, partial: Path) -> None:
         raise ChecksumError("wrong content: " + "; ".join(problems))
 
 
-def _from_url(url: str, partial: Path, res: Resource, progress: bool) -> None:
-    resumed = _http_get(url, partial, progress)
+def _from_url(url: str, partial: Path, res: Resource, progress: bool, timeout: float) -> None:
+    resumed = _http_get(url, partial, progress, timeout)
     try:
         _verify_or_discard(res, partial)
     except DataError:
         if not resumed:
             raise
-        _http_get(url, partial, progress)  # the resumed download was bad: once more from scratch
+        _http_get(url, partial, progress, timeout)  # the resumed download was bad: once more from scratch
         _verify_or_discard(res, partial)
 
 
-def _http_get(url: str, partial: Path, progress: bool) -> bool:
+def _http_get(url: str, partial: Path, progress: bool, timeout: float) -> bool:
     """Download `url` into `partial`, continuing what is already there if the server allows; True if it did.
 
     A broken transfer raises and keeps `partial` so that the next attempt resumes it."""
     offset = partial.stat().st_size if partial.exists() else 0
     headers = {"User-Agent": USER_AGENT} | ({"Range": f"bytes={offset}-"} if offset else {})
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code != 416 or not offset:
             raise
         e.close()
         partial.unlink()  # "range not satisfiable": what we have is no prefix of the file
-        return _http_get(url, partial, progress)
+        return _http_get(url, partial, progress, timeout)
     with response:
         resumed = offset > 0 and response.status == 206
         if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
@@ -490,8 +560,8 @@ def _http_get(url: str, partial: Path, progress: bool) -> bool:
         offset = offset if resumed else 0  # a 200 answer carries the whole file: start over
         length = response.headers.get("Content-Length", "")
         total = offset + int(length) if length.isdigit() else None
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=partial.name.removesuffix(".incomplete"), disable=not progress)
+        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                   desc=partial.name.removesuffix(".incomplete"), disable=None if progress else True)
         with open(partial, "ab" if resumed else "wb") as out, bar:
             while chunk := response.read(CHUNK):
                 out.write(chunk)
@@ -522,6 +592,7 @@ def _extract_tar(archive: Path, target: Path) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            files: set[str] = set()  # the regular files (and hard links) met so far, as tarfile compares them
             for m in members:  # check everything before writing anything
                 why = _unsafe_path(m.name)
                 if not why and m.isdev():
@@ -530,13 +601,26 @@ def _extract_tar(archive: Path, target: Path) -> None:
                     why = f"symlink to {m.linkname!r} outside the target"
                 elif not why and m.islnk() and not inside(m.linkname):
                     why = f"hard link to {m.linkname!r} outside the target"
+                elif not why and m.islnk() and os.path.normpath(m.linkname) not in files:
+                    why = f"hard link to {m.linkname!r}, which is no file before it in the archive"
+                elif not why and (m.issym() or m.islnk()) and not _plain(m.name):
+                    why = "a link whose name has '.' or empty parts"  # tarfile may resolve it to itself
+                if m.isfile() or m.islnk():
+                    files.add(os.path.normpath(m.name))
                 if why:
                     raise DataError(f"refusing to extract {archive}: member {m.name!r} is unsafe ({why}); "
                                     "nothing was extracted")
             target.mkdir(parents=True, exist_ok=True)
-            tar.extractall(target, members=members, filter="data")
+            tar.extractall(target, members=progress_bar(members, desc=f"extracting {archive.name}"), filter="data")
+    except RecursionError:  # tarfile follows a link that cannot be made to its target member, and so on
+        raise DataError(f"cannot extract {archive}: its links form a loop") from None
     except _TAR_ERRORS as e:
         raise DataError(f"cannot extract {archive} ({e}); delete it and fetch it again") from e
+
+
+def _plain(name: str) -> bool:
+    """A relative path without '.' or empty parts (a leading './' aside)."""
+    return all(part not in ("", ".") for part in _norm(name).split("/"))
 
 
 def _extract_zip(archive: Path, target: Path) -> None:
@@ -547,7 +631,7 @@ def _extract_zip(archive: Path, target: Path) -> None:
                     raise DataError(f"refusing to extract {archive}: member {name!r} is unsafe ({why}); "
                                     "nothing was extracted")
             target.mkdir(parents=True, exist_ok=True)
-            zf.extractall(target)
+            zf.extractall(target, members=progress_bar(zf.infolist(), desc=f"extracting {archive.name}"))
     except (zipfile.BadZipFile, OSError) as e:
         raise DataError(f"cannot extract {archive} ({e}); delete it and fetch it again") from e
 

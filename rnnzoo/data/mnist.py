@@ -4,9 +4,11 @@
   dimension) followed by the uint8 data. Every check failing (gzip, magic, sizes, length) is a `DataError`
   naming the file.
 * `load_mnist` returns the 60,000 training and 10,000 test digits, verified through `rnnzoo.data.cache`.
-* `mnist_style` converts any picture of one digit the way the MNIST digits were made (grey levels, the
-  digit fitted into a 20x20 box keeping its aspect ratio, then placed in a 28x28 field so that its centre
-  of mass lies at the centre), so that `rnnzoo predict` can read a photo or a drawing.
+* `prepare_image` (an image file, a PIL image or a numpy array) and `mnist_style` (grey levels) convert
+  any picture of one digit the way the MNIST digits were made (grey levels, the digit fitted into a 20x20
+  box keeping its aspect ratio, then placed in a 28x28 field so that its centre of mass lies at the
+  centre), so that `rnnzoo predict` can read a photo or a drawing. Whatever cannot be read as one
+  picture is an `InputError`.
 * `generate_digits` draws seven-segment-like digits from a seeded generator: the offline data of the
   tiny and small presets.
 """
@@ -14,14 +16,20 @@
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnzoo.data.cache import DataError, Dataset, Resource, require
 from rnnzoo.errors import InputError
 from rnnzoo.files import write_atomically
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 FILES = {  # split -> (images, labels)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -69,7 +77,7 @@ def parse_idx(raw: bytes, expected_magic: int, source: str) -> np.ndarray:
         raise DataError(f"{source}: truncated idx file, {len(raw)} bytes is less than its {header}-byte header; "
                         "delete it and fetch it again")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # exact: numpy's product of 32-bit sizes can overflow and wrap around
     if len(raw) - header != size:
         state = "truncated" if len(raw) - header < size else "too long"
         raise DataError(f"{source}: {state} idx file: the header announces {' x '.join(map(str, shape))} = "
@@ -157,35 +165,81 @@ INK = 0.25  # after the background is removed, pixels above this fraction of the
 FLOOR = 0.08  # below this the pixel is background (paper texture, sensor noise) and becomes 0
 
 
-def load_grey(path: Path) -> np.ndarray:
+def load_grey(path: str | os.PathLike[str]) -> np.ndarray:
     """An image file as grey levels (H, W) float32 in [0, 255]; transparency is flattened onto a background
-    that contrasts with the strokes. A file Pillow cannot read is a InputError."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    that contrasts with the strokes. Any file that cannot be read as such (not an image, damaged, NaN or
+    infinite pixels) is an InputError naming it."""
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no image file at {path}")
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)  # photos: upright as the camera held them
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: stretch to 0-255
-                values = np.asarray(img, np.float32)
-                top = 65535.0 if img.mode.startswith("I;16") else max(float(values.max()), 1e-6)
-                return np.clip(values / top * 255.0, 0.0, 255.0)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                grey = np.asarray(rgba.convert("L"), np.float32)
-                alpha = np.asarray(rgba, np.float32)[..., 3] / 255.0
-                opaque = alpha > 0.5
-                light_strokes = opaque.any() and float(grey[opaque].mean()) > 127.5
-                background = 0.0 if light_strokes else 255.0
-                return grey * alpha + background * (1 - alpha)
-            return np.asarray(img.convert("L"), np.float32)
+            return _grey_of_pil(img, str(path))
+    except InputError:
+        raise
     except UnidentifiedImageError:
         raise InputError(f"{path} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
                          ) from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot read the image {path}: {e}") from None
+    except Exception as e:  # a damaged file fails in its decoder with any of many types (OSError,
+        # ValueError, SyntaxError, struct.error, EOFError, DecompressionBombError ...): all mean "unreadable"
+        raise InputError(f"cannot read the image {path}: {e or type(e).__name__}") from None
+
+
+def _grey_of_pil(img: PILImage, source: str) -> np.ndarray:
+    """A PIL image as grey levels (H, W) float32 in [0, 255] (see `load_grey`)."""
+    from PIL import ImageOps
+
+    img = ImageOps.exif_transpose(img)  # photos: upright as the camera held them
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: stretch to 0-255
+        values = np.asarray(img, np.float32)
+        if not np.isfinite(values).all():
+            raise InputError(f"{source}: the image has NaN or infinite pixels; a picture needs finite grey levels")
+        top = 65535.0 if img.mode.startswith("I;16") else max(float(values.max()), 1e-6)
+        return np.clip(values / top * 255.0, 0.0, 255.0)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        grey = np.asarray(rgba.convert("L"), np.float32)
+        return _flatten_alpha(grey, np.asarray(rgba, np.float32)[..., 3] / 255.0)
+    return np.asarray(img.convert("L"), np.float32)
+
+
+def _flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Grey levels (0-255) with opacity `alpha` (0-1) on a background that contrasts with the opaque strokes."""
+    opaque = alpha > 0.5
+    light_strokes = opaque.any() and float(grey[opaque].mean()) > 127.5
+    background = 0.0 if light_strokes else 255.0
+    return grey * alpha + background * (1 - alpha)
+
+
+ARRAY_SHAPES = "(H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA"
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 weights of R, G, B, as Pillow's convert("L")
+
+
+def grey_of_array(array: np.ndarray, source: str = "the image array") -> np.ndarray:
+    """A picture as a numpy array -> grey levels (H, W) float32 in [0, 255], transparency flattened as in
+    `load_grey`. Shapes: ARRAY_SHAPES; values: uint8 0-255 or floating point 0-1. Anything else (another
+    shape or dtype, NaN, infinity, a float outside 0-1) is an InputError."""
+    a = np.asarray(array)
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3, 4))) or a.size == 0:
+        raise InputError(f"{source}: expected a non-empty array of shape {ARRAY_SHAPES}, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        values = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise InputError(f"{source}: the array has NaN or infinite values; expected grey levels in 0-1")
+        low, high = float(a.min()), float(a.max())
+        if low < 0 or high > 1:
+            raise InputError(f"{source}: a float array's values must lie in 0-1, got {low:g} to {high:g} "
+                             "(for 0-255, pass a uint8 array)")
+        values = a.astype(np.float32) * 255.0
+    else:
+        raise InputError(f"{source}: expected uint8 (0-255) or floating-point (0-1) values, got dtype {a.dtype}")
+    if values.ndim == 2:
+        return values
+    grey = values[..., :3] @ LUMA if values.shape[2] >= 3 else values[..., 0]
+    return _flatten_alpha(grey, values[..., 3] / 255.0) if values.shape[2] == 4 else grey
 
 
 def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
@@ -197,6 +251,8 @@ def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
     grey = np.asarray(grey, np.float64)
     if grey.ndim != 2 or grey.size == 0:
         raise InputError(f"{source}: expected one grey image, got an array of shape {grey.shape}")
+    if not np.isfinite(grey).all():
+        raise InputError(f"{source}: NaN or infinite grey levels; expected finite values in 0-255")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     background = float(np.median(border))
     if background > 127.5:  # dark on light (ink on paper): invert so that the digit is bright, as in MNIST
@@ -228,9 +284,26 @@ def mnist_style(grey: np.ndarray, source: str = "image") -> np.ndarray:
     return field
 
 
-def prepare_image(path: Path) -> np.ndarray:
-    """An image file of one digit -> the (28, 28) float32 input the model expects."""
-    return mnist_style(load_grey(path), source=str(path))
+def prepare_image(image: str | os.PathLike[str] | PILImage | np.ndarray) -> np.ndarray:
+    """One digit -> the (28, 28) float32 input the model expects. `image` is the path of an image file (any
+    format Pillow reads), a PIL image, or a numpy array of shape ARRAY_SHAPES (uint8 0-255 or float 0-1).
+    Anything that is not one readable picture of a digit is an InputError."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        return mnist_style(grey_of_array(image), source="the image array")
+    if isinstance(image, Image.Image):
+        source = getattr(image, "filename", "") or "the PIL image"
+        try:
+            grey = _grey_of_pil(image, source)
+        except InputError:
+            raise
+        except Exception as e:  # a lazily decoded image fails here as in `load_grey`
+            raise InputError(f"cannot read {source}: {e or type(e).__name__}") from None
+        return mnist_style(grey, source=source)
+    if isinstance(image, str | os.PathLike):
+        return mnist_style(load_grey(image), source=str(image))
+    raise InputError(f"expected the path of an image file, a PIL image or a numpy array, got {type(image).__name__}")
 
 
 def save_preview(images: list[np.ndarray], path: Path, zoom: int = 8, gap: int = 4) -> Path:

@@ -64,8 +64,12 @@ def carve_validation(split: Split, fraction: float, seed: int, groups: Tensor | 
     if not 0 < fraction < 1:
         raise InputError(f"validation_split must be between 0 and 1, got {fraction}")
     ids = torch.arange(len(split)) if groups is None else groups.unique()
+    if len(ids) < 2:
+        raise InputError(f"too few examples to hold out a validation split: {len(split)} (in {len(ids)} group); "
+                         "use more data")
     chosen = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
-    held = torch.isin(ids if groups is None else groups, chosen[:max(1, round(len(ids) * fraction))])
+    n_held = min(max(1, round(len(ids) * fraction)), len(ids) - 1)  # both sides keep at least one group
+    held = torch.isin(ids if groups is None else groups, chosen[:n_held])
     return split.take(torch.nonzero(~held).flatten()), split.take(torch.nonzero(held).flatten())
 
 
