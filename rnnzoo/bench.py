@@ -1,6 +1,6 @@
 """Training throughput of an example's configuration on synthetic inputs of the right shapes.
 
-Measured like `shared/bench/keras_peers.py` measures the Keras peer: whole training steps (forward, loss,
+Measured like `benchmarks/keras_peers.py` measures the Keras peer: whole training steps (forward, loss,
 backward, optimizer) after a warm-up, in samples per second.
 """
 

@@ -1,7 +1,7 @@
 """A Keras-style model summary: each layer's output shape (None for the batch axis) and parameters.
 
 Rows come from forward hooks, in the order the layers run; `Tap` modules name functional steps (a dot
-product, a concatenation) so that the table reads like the seed notes' layer tables. Each row's type is
+product, a concatenation) so that the table reads like the originals' layer tables. Each row's type is
 the Keras layer it stands for (`keras_layer_name`), not the PyTorch class that computes it.
 """
 

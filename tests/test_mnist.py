@@ -109,7 +109,7 @@ def test_dataset_declares_the_four_files_with_their_checksums() -> None:
         assert all(url.endswith("/" + res.filename) for url in res.urls)
 
 
-def test_declared_checksums_match_the_shared_copys_readme(real_data: Path) -> None:
+def test_declared_checksums_match_the_test_data_readme(real_data: Path) -> None:
     readme = (real_data / "README.md").read_text()
     for res in DATASETS["mnist"].resources:
         assert res.sha256 in readme and res.md5 in readme

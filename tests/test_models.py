@@ -40,7 +40,7 @@ def test_tiny_model_trains_a_step(name: str) -> None:
 
 
 SEED_TABLES = {
-    # (layer name in our model, output shape) in the order of the seed notes' tables
+    # (layer name in our model, output shape) in the order of the originals' layer tables
     "babi_memnn": [("input_1", "(None, 68)"), ("input_2", "(None, 4)"), ("story_m", "(None, 68, 64)"),
                    ("story_c", "(None, 68, 4)"), ("question_enc", "(None, 4, 64)"), ("dot", "(None, 68, 4)"),
                    ("add", "(None, 68, 4)"), ("permute", "(None, 4, 68)"), ("concat", "(None, 4, 132)"),

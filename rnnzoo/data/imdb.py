@@ -50,7 +50,7 @@ WORD_INDEX_SHA256 = "027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde42
 
 # The labelled reviews, checked member by member: the canonical archive also holds 50,000 unlabelled
 # reviews (train/unsup) and bag-of-words files that a mirror may leave out, so only these four folders
-# count. Digests computed with `cache.member_set_digest` from the labelled archive of ../shared/data/imdb.
+# count. Digests computed with `cache.member_set_digest` from the canonical aclImdb_v1.tar.gz.
 REVIEW_SETS = {
     "aclImdb/train/pos/*.txt": "eda3460052297f3a4b1637a14f0f60fecc55416341e320a3a58b98c45cc894db",
     "aclImdb/train/neg/*.txt": "577fded83d6de8c04b2afdc9c18b4127452612d115630dfdf55433d232c6f334",

@@ -2,7 +2,7 @@
 
 The question is read by an LSTM, its code repeated along the story and added to the story's word
 embeddings; a second LSTM reads the sum. The Keras example reports about 37% test accuracy on QA2
-(two supporting facts) after 20 epochs, this port 41.5% (README, Results); the original names Weston et al.
+(two supporting facts) after 20 epochs, this port 41.5% (docs/RESULTS.md); the original names Weston et al.
 2015 (arXiv:1502.05698) for the task.
 """
 

@@ -3,10 +3,8 @@
 Paper: Shi et al. 2015, "Convolutional LSTM Network: A Machine Learning Approach for Precipitation
 Nowcasting" (arXiv:1506.04214). The model reads a movie (B, T, 40, 40, 1) and gives, for every frame, the
 logits of the next frame: 4 x [ConvLSTM2D(40 filters, 3x3, same) -> BatchNorm] -> Conv3D(1, 3x3x3, same).
-The first Keras port reported about 0.026 validation binary cross-entropy after 200 epochs; this one, on
-the faithful preset, 0.0003 after 12 epochs (H200, about 3 s an epoch), the moving averages of BatchNorm
-taking 6 epochs to settle. The small preset (16 filters, 2 blocks, causal Conv3D) continues held-out movies
-for 8 frames at IoU 0.53 against the copy-the-last-frame baseline's 0.24.
+The first Keras port reported about 0.026 validation binary cross-entropy after 200 epochs; the results
+of this one, faithful and small presets, are in docs/RESULTS.md.
 
 PyTorch has no ConvLSTM layer; `ConvLSTM2D` below is one. A ConvLSTM cell is an LSTM whose matrix products
 are convolutions: gates = conv([x_t, h_{t-1}]) = conv_x(x_t) + conv_h(h_{t-1}), split into the input,

@@ -6,11 +6,11 @@ to bottom into a 128-vector image code; a dense layer gives the digit. After Hih
 "Hierarchical recurrent neural networks for long-term dependencies", and Tang, Qin & Liu (2015),
 "Document modeling with gated recurrent neural network for sentiment classification". The Keras example
 reports 98.64% test accuracy after 5 epochs (rmsprop, batch 32); this port 98.65% (mean of 2 seeds,
-README, Results).
+docs/RESULTS.md).
 
 Training on the CPU is dominated by the row LSTM (32 x 28 = 896 sequences of 28 steps per batch), so its
 LSTMs are `StepwiseLSTM`s: on the CPU they train with rnnzoo.kernels.lstm's stepwise kernel, faster than
-`nn.LSTM`'s CPU training path (measured: README, Speed; how: that module's docstring).
+`nn.LSTM`'s CPU training path (measured: docs/SPEED.md; how: that module's docstring).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ The LSTM of imdb_lstm, two ways (`regularization`):
 * "fused" (`WeightDropLSTM`, the default): the same per-sequence input mask, and DropConnect (Wan et al.
   2013, as in Merity et al. 2017's AWD-LSTM) in place of the mask on h: the hidden-to-hidden weights are
   dropped once per batch, then the whole sequence runs in the fused kernel: several times faster, and as
-  accurate on the seeds compared (README, Results).
+  accurate on the seeds compared (docs/RESULTS.md).
 
 Both keep nn.LSTM's parameters (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), so a checkpoint of
 one loads into the other.

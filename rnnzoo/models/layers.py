@@ -1,7 +1,7 @@
 """Keras-like layers shared by the models: LSTM, TimeDistributed, Keras' initialization, and markers for
 `rnnzoo summary`.
 
-The seed notes' lesson: "recurrent layers should be as easy to use as dense or convolution layers".
+The aim: recurrent layers as easy to use as dense or convolution layers.
 `LSTM` wraps the fused `nn.LSTM` kernel (oneDNN on CPU, cuDNN on GPU) and returns what Keras' LSTM
 returns, so a model's forward() reads like the original's layer table. The hand-written fast paths that
 some of these layers select live in rnnzoo.kernels, each beside its plain reference.

@@ -3,7 +3,7 @@
 After Sukhbaatar et al. 2015, "End-To-End Memory Networks" (arXiv:1503.08895), in the single-hop form of
 the Keras example, with an LSTM reading the response. The original reports 98.6% test accuracy on QA1-10k
 after 120 epochs (validated on its test set); this port, with the same settings, 93.1% (mean of 3 seeds),
-and 98.1% with `--preset tuned` (twice the learning rate, a 64-unit LSTM, 300 epochs; README, Results).
+and 98.1% with `--preset tuned` (twice the learning rate, a 64-unit LSTM, 300 epochs; docs/RESULTS.md).
 Faithful detail: the original's softmax runs over the LAST axis of the story-question match (the question
 words); `attention="memory"` puts it over the story positions, as in the paper.
 """

@@ -7,12 +7,11 @@ Validation: 10% of the 25,000 training reviews (the originals validated on the t
 reviews the standard error of an accuracy near 85% is about 0.7 points, against about 1 point with the
 default 5%, which matters when the best of 15 epochs is picked by a difference of that size.
 
-imdb_lstm's LSTM regularisation (`--lstm-regularization`, see rnnzoo.models.imdb for the measurements):
-"fused" (the default and so the "faithful" preset: per-sequence input dropout + DropConnect on the
-hidden-to-hidden weights, in the fused kernel) or "recurrent_dropout" (Keras' own masks in a step loop;
-preset "keras_dropout"). The fused variant trained 15x faster on an H200 and 3.6x faster on 2 CPU threads,
-and its test accuracy was not lower (0.836 / 0.834 against 0.828 / 0.824 over two seeds), so it is the
-default. The full 15-epoch CPU trainings of both (seed 0) agree: 0.8368 against 0.8353 (README, IMDB).
+imdb_lstm's LSTM regularisation (`--lstm-regularization`, see rnnzoo.models.imdb): "fused" (the default
+and so the "faithful" preset: per-sequence input dropout + DropConnect on the hidden-to-hidden weights, in
+the fused kernel) or "recurrent_dropout" (Keras' own masks in a step loop; preset "keras_dropout"). The
+fused variant is several times faster (docs/SPEED.md) and as accurate (docs/RESULTS.md, IMDB), so it is the
+default.
 """
 
 from __future__ import annotations
