@@ -1,4 +1,5 @@
-"""The `rnnzoo` command line: list, summary, train, evaluate, predict, runs, bench, data, demo, completion.
+"""The `rnnzoo` command line: list, summary, train, evaluate, predict, export, runs, bench, data, demo,
+completion.
 
 A face over the Python API: it parses options, reads input files, and prints what the specs' `predict`
 returns. Building the parser imports no torch (the examples' names, settings and presets are torch-free
@@ -31,6 +32,7 @@ EPILOG = """examples:
   rnnzoo runs                                   # the trained runs, their scores and folders
   rnnzoo evaluate babi_memnn                    # test accuracy of its latest run's best checkpoint
   rnnzoo predict babi_memnn --story "Mary moved to the bathroom." --question "Where is Mary?"
+  rnnzoo export babi_memnn --format onnx        # its latest run as ONNX, checked with onnxruntime
   torchrun --nproc-per-node 2 -m rnnzoo train babi_rnn    # data-parallel training
 """
 RUN_HELP = "run folder, checkpoint file, or example name (its latest run)"
@@ -240,6 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     _predict_parser(sub)
+
+    text = "write a trained run as ONNX (for inference runtimes) or safetensors (its weights, for sharing)"
+    p = sub.add_parser("export", help=text, description=text + "; needs the export extra: pip install "
+                       "'rnnzoo[export]'", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  rnnzoo export babi_memnn --format onnx            # runs/babi_memnn/<id>/"
+                              "export/model.onnx\n  rnnzoo export runs/imdb_lstm/20261127-101500-s0 --format "
+                              "safetensors --out imdb_lstm.safetensors")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    p.add_argument("--format", required=True, metavar="onnx|safetensors",
+                   help="onnx: the model, checked against PyTorch with onnxruntime; safetensors: the weights, "
+                        "with the settings and data facts beside them as JSON")
+    p.add_argument("--out", type=Path, metavar="PATH",
+                   help="the file to write (default: RUN/export/model.onnx or .safetensors); one that exists is "
+                        "replaced, and the command says so")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="best (on validation; the default) or last")
 
     text = "the trained runs: example, start, epochs, best validation score, test score, folder"
     p = sub.add_parser("runs", help=text, description=text + " (under $RNNZOO_RUNS, default ./runs)")
@@ -516,6 +534,26 @@ def cmd_runs(args: argparse.Namespace) -> None:
               f"{(f'{r.metric} {test:.4f}' if isinstance(test, float) else '-'):>14}  {r.path}")
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from rnnzoo.export import ExportError, export_run
+
+    try:
+        result = export_run(args.run, args.format, args.out, args.checkpoint)
+    except ExportError as exc:  # not the user's mistake, and no traceback: the graph could not be made faithful
+        print(f"rnnzoo: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"run: {result.source}", file=sys.stderr)
+    for path, replaced in result.files:
+        print(f"{'replaced' if replaced else 'wrote'} {path}")
+    if result.inputs is not None:
+        print("inputs " + ", ".join(f"{name} ({', '.join(map(str, shape))})" for name, shape in result.inputs.items())
+              + " -> logits")
+    if result.max_abs_diff is not None:
+        print("onnxruntime vs PyTorch, max abs difference: " + ", ".join(
+            f"{diff:.2g} (batch {batch})" for batch, diff in result.max_abs_diff.items()))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     if not args.warmup_seconds >= 0:
         raise InputError(f"--warmup-seconds must be at least 0, got {args.warmup_seconds}")
@@ -587,8 +625,8 @@ def cmd_completion(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"list": cmd_list, "summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate,
-            "predict": cmd_predict, "runs": cmd_runs, "bench": cmd_bench, "data": cmd_data, "demo": cmd_demo,
-            "completion": cmd_completion}
+            "predict": cmd_predict, "export": cmd_export, "runs": cmd_runs, "bench": cmd_bench, "data": cmd_data,
+            "demo": cmd_demo, "completion": cmd_completion}
 
 
 def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -13,7 +13,8 @@ and is here because it is faster on the hardware rnnzoo trains on:
   `WeightDropLSTM`, DropConnect on the recurrent weights inside the fused kernel; reference `reference_lstm`,
   the LSTM cell step by step with autograd (also the path for what the fused kernels cannot run).
 - conv_lstm.py: `ConvLSTMFunction`, a whole ConvLSTM layer's forward and backward; reference
-  `reference_conv_lstm`, the cell step by step with autograd.
+  `reference_conv_lstm`, the cell step by step with autograd. Under torch.export (`rnnzoo export`) the
+  layer is `scan_conv_lstm`, the same cell in one scan over the frames.
 - conv1d.py: `ChannelsLastConv1d` and `ChannelsLastMaxPool1d`, Keras' Conv1D and MaxPooling1D on (B, T, C)
   sequences run as 2-D operations on that memory; references `reference_conv1d`, `reference_max_pool1d`.
 - conv3d.py: `time_sliced_conv3d`, a Conv3D with one output channel as one 2-D convolution over all

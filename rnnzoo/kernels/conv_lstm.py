@@ -159,7 +159,13 @@ def _conv_input_grad(x: Tensor, weight: Tensor, grad_out: Tensor, pad: int) -> T
 def conv_lstm(x: Tensor, w_x: Tensor, b_x: Tensor, w_h: Tensor) -> Tensor:
     """A ConvLSTM layer ('same' padding, zero initial state) over a video x (B, T, C, H, W), with input
     kernel w_x (4F, C, k, k) and its bias b_x (4F,), recurrent kernel w_h (4F, F, k, k), gates in the order
-    i, f, o, g: every frame's hidden state (B, T, F, H, W)."""
+    i, f, o, g: every frame's hidden state (B, T, F, H, W).
+
+    Under torch.export (which `rnnzoo export` runs for ONNX) the layer is `scan_conv_lstm`, the plain cell:
+    ConvLSTMFunction's buffers written in place trace into a graph of scatters, and its loop over the frames
+    into a graph of one fixed length."""
+    if torch.compiler.is_exporting():
+        return scan_conv_lstm(x, w_x, b_x, w_h)
     hs = ConvLSTMFunction.apply(x.transpose(0, 1), w_x, b_x, w_h)  # (T, B, F, H, W)
     return hs.transpose(0, 1)  # (B, T, F, H, W)
 
@@ -181,3 +187,26 @@ def reference_conv_lstm(x: Tensor, w_x: Tensor, b_x: Tensor, w_h: Tensor) -> Ten
         h = torch.sigmoid(o) * torch.tanh(c)
         out.append(h)
     return torch.stack(out, dim=1)
+
+
+def scan_conv_lstm(x: Tensor, w_x: Tensor, b_x: Tensor, w_h: Tensor) -> Tensor:
+    """`reference_conv_lstm`'s cell as one torch scan over the frames: (B, T, C, H, W) -> (B, T, F, H, W).
+    An exported graph holds it as one loop (ONNX's Scan), so that the number of frames stays an input's
+    size rather than the length of the trace. For export, not training: torch's scan is a prototype."""
+    from torch._higher_order_ops.scan import scan  # torch's only scan; imported where export needs it
+
+    B, T, C, H, W = x.shape
+    weight = torch.cat([w_x, w_h], dim=1)  # (4F, C + F, k, k)
+    pad = weight.shape[-1] // 2
+
+    def step(state: tuple[Tensor, Tensor], x_t: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        h, c = state  # (B, F, H, W) each
+        gates = F.conv2d(torch.cat([x_t, h], dim=1), weight, b_x, padding=pad)  # (B, 4F, H, W)
+        i, f, o, g = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return (h, c), h.clone()  # scan's outputs may not alias its state
+
+    h0 = x.new_zeros(B, w_h.shape[1], H, W)
+    _, hs = scan(step, (h0, h0.clone()), x.transpose(0, 1))  # (T, B, F, H, W)
+    return hs.transpose(0, 1)  # (B, T, F, H, W)
