@@ -61,13 +61,25 @@ def _count(least: int):
     return parse
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a training seed, 0 <= seed < rnnzoo.training.SEED_LIMIT."""
+    from rnnzoo.training import SEED_LIMIT
+
+    value = _count(0)(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below {SEED_LIMIT} (10**14), got {value}")
+    return value
+
+
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=_count(0), default=0, help="seed for initialization, shuffling, the validation split")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for initialization, shuffling, the validation split")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     p.add_argument("--run-dir", type=Path, help="folder for this run (default runs/<example>/<time>-s<seed>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to RUN/tensorboard (pip install 'rnnzoo[tensorboard]')")
 
 
 def _bench_options(p: argparse.ArgumentParser) -> None:
@@ -184,6 +196,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = None
     if args.resume:
         resume = find_run(args.resume)
+        if Path(args.resume).is_file() and Path(args.resume).name != "last.pt":  # e.g. best.pt
+            raise InputError(f"--resume continues a run from its checkpoints/last.pt, not from "
+                             f"{Path(args.resume).name}: give the run folder, --resume {resume}")
         overrides = config_overrides(args)
         changed = ["--" + name.replace("_", "-") for name in sorted(set(overrides) - {"epochs"})]
         changed += [option for option, given in (("--preset", args.preset != "faithful"), ("--seed", args.seed != 0),
@@ -195,7 +210,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = _config(example, args)
     result = train(example, cfg, seed=args.seed, device=args.device, run_dir=args.run_dir, resume=resume,
-                   progress=not args.quiet, test=not args.no_test, command=shlex.join(["rnnzoo", *sys.argv[1:]]))
+                   progress=not args.quiet, test=not args.no_test, command=shlex.join(["rnnzoo", *sys.argv[1:]]),
+                   tensorboard=args.tensorboard)
     return 130 if result.stopped else 0  # Ctrl-C: the shell's code for an interrupt, so `train && ...` stops
 
 
