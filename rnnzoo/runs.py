@@ -16,7 +16,7 @@ from torch import nn
 from rnnzoo.errors import InputError
 from rnnzoo.examples import get_example
 from rnnzoo.examples.base import Example
-from rnnzoo.training import load_checkpoint, runs_root
+from rnnzoo.training import load_checkpoint, load_weights, runs_root
 
 
 def find_run(spec: str) -> Path:
@@ -53,6 +53,10 @@ def load_run(spec: str, which: str = "best", device: torch.device | None = None)
     example = get_example(ckpt["example"])
     cfg = example.config_from_dict(ckpt["config"])
     model = example.build_model(cfg, ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], ckpt_path)
     model.to(device or torch.device("cpu")).eval()
+    bad = next((k for k, v in model.state_dict().items() if v.is_floating_point() and not v.isfinite().all()), None)
+    if bad is not None:  # a diverged training's weights: every answer would be NaN
+        raise InputError(f"{ckpt_path} holds weights that are not finite ({bad}): its training diverged; train "
+                         "again with a lower --lr")
     return LoadedRun(path, example, cfg, ckpt["meta"], model, ckpt)
