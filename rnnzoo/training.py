@@ -62,11 +62,6 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
-def check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise InputError(f"--seed must be an integer from 0 to {SEED_LIMIT - 1} (10**14 - 1), got {seed!r}")
-
-
 # --- devices, processes, seeds ---------------------------------------------------------------------------
 
 
@@ -112,6 +107,12 @@ def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     """The shuffled order of epoch `epoch`: a function of (seed, epoch) alone, so a resumed run sees the
     same batches as an uninterrupted one."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a seed that epoch_order could not use, before any folder is made."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise InputError(f"--seed must be an integer from 0 to {SEED_LIMIT - 1} (10**14 - 1), got {seed!r}")
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
@@ -271,7 +272,8 @@ def writing_run_files(run_dir: Path, example: Example) -> Iterator[None]:
     except OSError as exc:
         raise InputError(
             f"cannot write the run folder {run_dir}: {exc.strerror or exc}"
-            + (f" ({Path(exc.filename).name})" if exc.filename else "") + ". The files written before, "
+            + (f" ({re.sub(r'[.][0-9]+[.]tmp', '', Path(exc.filename).name)})" if exc.filename else "")
+            + ". The files written before, "
             "the previous checkpoints among them, are intact: free some space (or fix the folder), then "
             f"continue with: rnnzoo train {example.name} --resume {run_dir}") from None
 
@@ -557,10 +559,15 @@ def train(example: Example, cfg: Any | None, *, seed: int = 0, device: str = "au
         summary_writer()  # before any folder is made, not after the data is read
     proc = start_process(device)
     try:
-        return _train(example, cfg, seed, proc, run_dir, resume, progress, test, data, command, tensorboard, log)
-    finally:
+        result = _train(example, cfg, seed, proc, run_dir, resume, progress, test, data, command, tensorboard, log)
+    except BaseException:
         if dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    if dist.is_initialized():
+        dist.barrier()  # no process leaves while another still writes or talks to it
+        dist.destroy_process_group()
+    return result
 
 
 def _resume_state(example: Example, cfg: Any, resume: Path, test: bool) -> tuple[dict[str, Any] | None, Any, int]:
