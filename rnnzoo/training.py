@@ -575,11 +575,15 @@ def _resume_state(example: Example, cfg: Any, resume: Path, test: bool) -> tuple
     the run in folder `resume`."""
     last = resume / "checkpoints" / "last.pt"
     if not last.is_file() and (resume / "config.json").is_file():  # killed before its first checkpoint
-        saved = json.loads((resume / "config.json").read_text())
-        if saved["example"] != example.name:
-            raise InputError(f"{resume} is a run of {saved['example']}, not {example.name}")
-        epochs = saved["config"]["epochs"] if cfg is None else cfg.epochs
-        return None, example.config_from_dict({**saved["config"], "epochs": epochs}), saved["seed"]
+        try:
+            saved = json.loads((resume / "config.json").read_text())
+            name, values, seed = saved["example"], saved["config"], saved["seed"]
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"{resume} holds no checkpoint and no readable config.json: start a new run") from None
+        if name != example.name:
+            raise InputError(f"{resume} is a run of {name}, not {example.name}")
+        epochs = values["epochs"] if cfg is None else cfg.epochs
+        return None, example.config_from_dict({**values, "epochs": epochs}), seed
     state = load_checkpoint(last)
     if state["example"] != example.name:
         raise InputError(f"{resume} is a run of {state['example']}, not {example.name}")
