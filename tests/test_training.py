@@ -373,3 +373,22 @@ def test_distributed_training_exits_cleanly_every_time(tmp_path: Path) -> None:
                                "-m", "rnnzoo", "train", "babi_rnn", "--preset", "tiny", "--quiet"],
                               capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, f"attempt {attempt + 1}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+
+
+def test_a_torchrun_process_skips_the_interpreter_shutdown_once_its_command_is_done(monkeypatch) -> None:
+    import rnnzoo.__main__ as entry
+    import rnnzoo.cli
+
+    class Exited(BaseException):
+        pass
+
+    def fake_exit(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(rnnzoo.cli, "main", lambda: 0)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    assert entry.run() == 0  # alone: an ordinary return
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(Exited) as exited:
+        entry.run()
+    assert exited.value.args == (0,)
