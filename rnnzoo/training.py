@@ -337,18 +337,18 @@ def duration(seconds: float) -> str:
 
 
 def quicker_presets(example: Example, cfg: Any) -> list[str]:
-    """The example's presets that train for no more epochs than `cfg` and lower one of its numbers (fewer
-    epochs, examples or units): those to name when `cfg` would train for too long."""
+    """The example's presets that lower one of `cfg`'s numbers (fewer epochs, examples or units; a 0, which
+    means all the data, counts as unlimited): those to name when `cfg` would train for too long."""
     current = dataclasses.asdict(cfg)
-    quicker = []
-    for name, settings in example.presets.items():
-        values = dataclasses.asdict(example.config(name))
-        if values == current or values["epochs"] > current["epochs"]:
-            continue
-        if any(isinstance(v, int | float) and not isinstance(v, bool) and isinstance(current.get(k), int | float)
-               and v < current[k] for k, v in settings.items()):
-            quicker.append(name)
-    return quicker
+
+    def lower(name: str, value: Any) -> bool:
+        now = current.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not isinstance(now, int | float):
+            return False
+        return 0 < value < now or now == 0 < value
+
+    return [name for name, settings in example.presets.items()
+            if dataclasses.asdict(example.config(name)) != current and any(lower(k, v) for k, v in settings.items())]
 
 
 @dataclass
@@ -693,8 +693,9 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
         + (len(data.test) // proc.world if test else 0),
         batch_size=cfg.batch_size, say=say, device=proc.device,
         plan=f"{plural(cfg.epochs - epoch, 'epoch')} of {plural(n_batches, 'batch', 'batches')}, with validation",
-        warning=f"that is long on {proc.device.type}: the quicker presets {', '.join(quicker)} train in less time "
-                f"(--preset {quicker[0]})" if quicker else "that is long")
+        warning=f"that is long on {proc.device.type}: the quicker "
+                + (f"presets {', '.join(quicker)} train" if len(quicker) > 1 else f"preset {quicker[0]} trains")
+                + f" in less time (--preset {quicker[0]})" if quicker else "that is long")
     stop = StopRequest()
     stopped = False
     with stop.installed(proc.world == 1):
