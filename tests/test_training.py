@@ -343,7 +343,7 @@ def test_a_long_projected_training_time_names_the_quicker_presets(monkeypatch, t
           log=lines.append)
     projected = [line for line in lines if line.startswith("projected training time: about ")]
     assert len(projected) == 1
-    assert "2 epochs of 18 batches, with validation" in projected[0] and "--preset speedy" in projected[0]
+    assert "2 epochs of 18 batches, with validation" in projected[0] and "presets small, speedy train" in projected[0]
 
 
 def test_validation_and_test_have_progress_bars_that_wait_a_moment(monkeypatch, tmp_path: Path) -> None:
