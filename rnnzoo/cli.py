@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from rnnzoo import __version__
 from rnnzoo.errors import DataError, InputError
-from rnnzoo.specs.settings import CARDS, TRAIN_FIELDS, Card, describe_value, did_you_mean, preset_lines
+from rnnzoo.specs.settings import CARDS, SEED_LIMIT, TRAIN_FIELDS, Card, describe_value, did_you_mean, preset_lines
 
 EPILOG = """examples:
   rnnzoo demo                                   # offline: train a memory network on generated stories
@@ -145,14 +145,24 @@ def _count(least: int, most: int | None = None) -> Callable[[str], int]:
 DEVICE_HELP = "auto (CUDA when available; the default), cpu or cuda"
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a training seed, 0 <= seed < SEED_LIMIT."""
+    value = _count(0)(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below {SEED_LIMIT} (10**14), got {value}")
+    return value
+
+
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=_count(0), default=0,
+    p.add_argument("--seed", type=_seed, default=0,
                    help="seed for initialization, shuffling and the validation split (default: 0)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     p.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<example>/<time>-s<seed>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to RUN/tensorboard (pip install 'rnnzoo[tensorboard]')")
 
 
 def _bench_options(p: argparse.ArgumentParser) -> None:
@@ -337,6 +347,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = CARDS[args.example]
     resume = None
     if args.resume:
+        given = Path(args.resume)
+        if given.is_file() and given.name != "last.pt":  # e.g. best.pt
+            folder = given.parent.parent if given.parent.name == "checkpoints" else given.parent
+            raise InputError(f"--resume continues a run from its checkpoints/last.pt, not from {given.name}: give "
+                             f"the run folder, --resume {folder}")
         overrides = config_overrides(args)
         changed = ["--" + name.replace("_", "-") for name in sorted(set(overrides) - {"epochs"})]
         changed += [option for option, given in (("--preset", args.preset != "faithful"), ("--seed", args.seed != 0),
@@ -360,7 +375,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     result = train(get_example(args.example), cfg, seed=args.seed, device=args.device, run_dir=args.run_dir,
                    resume=resume, progress=not args.quiet, test=not args.no_test,
-                   command=shlex.join(["rnnzoo", *sys.argv[1:]]))
+                   command=shlex.join(["rnnzoo", *sys.argv[1:]]), tensorboard=args.tensorboard)
     return 130 if result.stopped else 0  # Ctrl-C: the shell's code for an interrupt, so `train && ...` stops
 
 

@@ -21,7 +21,7 @@ from rnnzoo.errors import InputError
 from rnnzoo.specs import CARDS, get_example
 from rnnzoo.specs.base import Example
 from rnnzoo.specs.settings import did_you_mean
-from rnnzoo.training import load_checkpoint, runs_root
+from rnnzoo.training import load_checkpoint, load_weights, runs_root
 
 
 def find_run(spec: str) -> Path:
@@ -148,6 +148,10 @@ def load_run(spec: str | Path, which: str = "best", device: torch.device | str |
     example = get_example(ckpt["example"])
     cfg = example.config_from_dict(ckpt["config"])
     model = example.build_model(cfg, ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], ckpt_path)
     model.to(torch.device(device) if device is not None else torch.device("cpu")).eval()
+    bad = next((k for k, v in model.state_dict().items() if v.is_floating_point() and not v.isfinite().all()), None)
+    if bad is not None:  # a diverged training's weights: every answer would be NaN
+        raise InputError(f"{ckpt_path} holds weights that are not finite ({bad}): its training diverged; train "
+                         "again with a lower --lr")
     return Run(path, example, cfg, ckpt["meta"], model, ckpt)

@@ -23,6 +23,9 @@ from typing import Any, Literal
 
 from rnnzoo.errors import InputError
 
+# Seeds are 0 <= seed < SEED_LIMIT: epoch_order seeds a generator with seed * 100_003 + epoch, which must
+# stay below 2**64 (about 1.84e14 * 100_003).
+SEED_LIMIT = 10**14
 OPTIMIZERS = ("adam", "rmsprop", "adadelta", "sgd")  # each with Keras' defaults (rnnzoo.specs.base)
 BABI_TASKS = tuple(f"qa{n}" for n in range(1, 21))
 IMDB_INDEX_FROM = 3  # Keras' default: a word of rank r gets index r + 3 (0 pads, 1 starts, 2 is unknown)
