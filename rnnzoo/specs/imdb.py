@@ -189,7 +189,8 @@ class _Imdb(Example):
         model.eval()
         batch = torch.from_numpy(np.stack(rows)).to(model_device(model))  # (1 + read words, maxlen)
         probs = torch.sigmoid(model(batch)).cpu().tolist()
-        words = [WordContribution(w, None if i < cut else probs[0] - probs[1 + i - cut], w not in indices, i < cut) for i, w in enumerate(score.words)]
+        words = [WordContribution(w, None if i < cut else probs[0] - probs[1 + i - cut], w not in indices, i < cut)
+                 for i, w in enumerate(score.words)]
         return ReviewContributions(score, words)
 
 
