@@ -42,7 +42,7 @@ class TooLarge(InputError):
 def parse_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object."""
     try:
-        value = json.loads(body)
+        value = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("the request body is not UTF-8 text; send a JSON object") from None
     except ValueError as e:
@@ -115,6 +115,8 @@ def read_image(raw: bytes, max_pixels: int) -> np.ndarray:
                 ground = 0.0 if strokes.size and float(strokes.mean()) > 127.5 else 255.0
                 return np.round(grey * alpha + ground * (1 - alpha)).astype(np.uint8)
             return np.asarray(img.convert("L"))
+    except TooLarge:
+        raise
     except UnidentifiedImageError:
         raise InputError("the image is not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -145,6 +147,8 @@ def read_movie(raw: bytes, max_pixels: int) -> np.ndarray:
                     raise TooLarge(f"the movie has more than {max_pixels:,} pixels in all (frames of "
                                    f"{width}x{height})")
                 frames.append(np.asarray(frame.convert("L")))
+    except TooLarge:
+        raise
     except UnidentifiedImageError:
         raise InputError("the movie is not a readable GIF; give an animated GIF or a .npy array") from None
     except (OSError, ValueError, EOFError, SyntaxError) as e:
