@@ -280,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer "
                                                        "only; another one warns)")
     p.add_argument("--port", type=_count(1, 65535), default=8000, help="port (default: 8000)")
-    p.add_argument("--quick", action="store_true", help="first train the examples that have no run, each on "
-                                                        "generated data in under two minutes (offline or tiny preset)")
+    p.add_argument("--quick", action="store_true", help="first train the examples that have no run, on generated "
+                                                        "data: the offline preset where there is one, else tiny")
 
     text = "print a shell completion script"
     p = sub.add_parser("completion", help=text, description=text,

@@ -429,6 +429,12 @@ def test_the_page_answers_a_story_reads_a_drawn_digit_and_shows_every_panel(brow
     assert shown.get_attribute("data-answer") == expected["answer"] and expected["answer"] in shown.text
     rows = babi.find_elements(By.CSS_SELECTOR, ".attention .sentence-row")
     assert [r.text.split("\n")[-1] for r in rows[1:]] == ["Sandra went to the garden .", "Mary moved to the kitchen ."]
+    hops = browser.execute_script(  # a model with attention per hop (memn2n) gives one list of weights per hop
+        "const box = document.createElement('div');"
+        "renderAttention(box, [[{sentence: 'Mary moved .', weight: 0.9}, {sentence: 'John went .', weight: 0.1}],"
+        "                      [{sentence: 'Mary moved .', weight: 0.3}, {sentence: 'John went .', weight: 0.7}]]);"
+        "return [...box.querySelectorAll('.sentence-row')].map(r => [...r.children].map(c => c.textContent));")
+    assert hops == [["hop 1", "hop 2", "sentence"], ["0.90", "0.30", "Mary moved ."], ["0.10", "0.70", "John went ."]]
     babi.find_element(By.NAME, "sample").click()  # a random test story, answered
     wait_for(lambda: "true answer:" in babi.find_element(By.CSS_SELECTOR, ".truth").text and done(babi))
     shoot(babi, "babi")
@@ -458,7 +464,11 @@ def test_the_page_answers_a_story_reads_a_drawn_digit_and_shows_every_panel(brow
     imdb.find_element(By.NAME, "score").click()
     wait_for(lambda: done(imdb))
     assert imdb.find_element(By.CSS_SELECTOR, ".label").get_attribute("data-label") in ("positive", "negative")
-    assert len(imdb.find_elements(By.CSS_SELECTOR, ".words .word.truncated")) > 0  # maxlen 12 cuts the review
+    words = imdb.find_elements(By.CSS_SELECTOR, ".words .word")
+    maxlen = next(r["maxlen"] for r in httpx.get(f"{live_url}/api/runs").json()["runs"] if r["group"] == "IMDB")
+    cut = imdb.find_elements(By.CSS_SELECTOR, ".words .word.truncated")
+    assert len(words) == 18 and len(cut) == max(0, 18 - maxlen)  # the tiny runs read the last 12 words
+    assert "zqxv" in [w.text for w in imdb.find_elements(By.CSS_SELECTOR, ".words .word.oov")]
     shoot(imdb, "imdb")
 
     # conv_lstm: the default test movie, animated true and predicted frames with per-frame scores

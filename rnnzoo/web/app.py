@@ -72,8 +72,9 @@ def describe(run: Run) -> Served:
     stories: tuple[tuple[str, str, str], ...] = ()
     if card.predict_group == "bAbI":
         info["vocab"] = list(run.meta["vocab"])
+        test_stories = getattr(run.example, "test_stories", None)
         try:
-            found = run.example.test_stories(run.config, int(run.checkpoint.get("seed", 0)))  # type: ignore[attr-defined]
+            found = test_stories(run.config, int(run.checkpoint.get("seed", 0))) if test_stories else []
             stories = tuple((story_text(s), story_text(q), a) for s, q, a in found)
         except DataError as e:
             info["stories_missing"] = str(e)

@@ -13,8 +13,8 @@ from typing import Any
 from rnnzoo.errors import InputError
 from rnnzoo.specs.settings import CARDS
 
-# `--quick` trains these presets for the examples without a run: generated data (no download), each under
-# two minutes on a 2-core CPU (the offline presets where an example has one, otherwise tiny).
+# `--quick` trains these presets for the examples without a run: generated data, no download; the offline
+# preset where an example has one (a minute or two each on a CPU), otherwise tiny (seconds).
 QUICK_PRESETS = {name: "offline" if "offline" in card.presets else "tiny" for name, card in CARDS.items()}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
