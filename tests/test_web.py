@@ -477,7 +477,10 @@ def test_the_page_answers_a_story_reads_a_drawn_digit_and_shows_every_panel(brow
     wait_for(lambda: done(movie))
     ahead = int(movie.find_element(By.NAME, "ahead").get_attribute("value"))
     assert len(movie.find_elements(By.CSS_SELECTOR, ".scores tr")) == 1 + ahead
-    time.sleep(1.5)  # let the animation reach a predicted frame
+    assert len(movie.find_elements(By.CSS_SELECTOR, ".strip canvas.ahead.pred")) == ahead
+    label = movie.find_element(By.CSS_SELECTOR, ".frame-label")
+    given = int(movie.find_element(By.NAME, "frames").get_attribute("value"))
+    wait_for(lambda: label.text.startswith(f"frame {given + 3}: predicted, IoU"))  # the animation, ahead
     shoot(movie, "conv_lstm")
 
     runs_panel = browser.find_element(By.ID, "panel-runs")

@@ -294,6 +294,20 @@ function moviePanel(runs) {
     };
     if (timer) clearInterval(timer);
     show();
+    // every frame at once, as `rnnzoo predict` draws it: the true movie over the model's, numbers on top
+    const strip = $(node, ".strip");
+    strip.style.gridTemplateColumns = `70px repeat(${total}, 44px)`;
+    const tile = (frame, kind) => {
+      const c = el("canvas", {width: frame[0].length, height: frame.length, class: kind});
+      drawGrey(c, frame);
+      return c;
+    };
+    const cells = [el("span", {text: ""}), ...Array.from({length: total}, (_, i) => el("span", {text: String(i + 1)}))];
+    cells.push(el("span", {text: "true"}), ...r.given.map((f) => tile(f, "given")),
+      ...r.predicted.map((_, i) => tile((r.true && r.true[i]) || blank, "ahead true")));
+    cells.push(el("span", {text: "predicted"}), ...r.given.map((f) => tile(f, "given")),
+      ...r.predicted.map((f) => tile(f, "ahead pred")));
+    strip.replaceChildren(...cells);
     timer = setInterval(show, 450);
     const table = $(node, ".scores");
     if (!s) {
