@@ -443,8 +443,8 @@ def test_the_page_answers_a_story_reads_a_drawn_digit_and_shows_every_panel(brow
     mnist = browser.find_element(By.ID, "panel-mnist")
     canvas = mnist.find_element(By.CSS_SELECTOR, "canvas.draw")
     browser.execute_script("arguments[0].scrollIntoView()", canvas)
-    strokes = ActionChains(browser).move_to_element_with_offset(canvas, -60, -100).click_and_hold()
-    for dx, dy in ((40, -10), (40, 0), (20, 20), (-10, 40), (-30, 40), (-30, 40), (-20, 30), (70, 0), (40, 0)):
+    strokes = ActionChains(browser).move_to_element_with_offset(canvas, -60, -90).click_and_hold()
+    for dx, dy in ((60, 0), (60, 0), (-30, 60), (-30, 60), (-20, 60)):  # a 7
         strokes.move_by_offset(dx, dy)
     strokes.release().perform()
     wait_for(lambda: done(mnist))
