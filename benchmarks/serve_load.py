@@ -9,7 +9,8 @@ before and after it. A bounded loop: it stops by itself.
 Without --runs it first trains, into a temporary folder, one run per example with the original's layer
 sizes on generated data for one epoch (seconds each): latency depends on the sizes, not on what the weights
 learned. The server runs as `python -m rnnzoo serve` in a subprocess (one torch thread per inference, one
-inference per core); the clients are asyncio tasks over httpx in this process, on the same cores.
+inference per core); the clients are asyncio tasks in this process, one keep-alive connection each, on the
+same cores.
 """
 
 from __future__ import annotations
@@ -97,32 +98,58 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def load(targets: list[tuple[str, dict[str, Any]]], clients: int, requests: int) -> dict[str, Any]:
-    """`requests` POSTs from `clients` concurrent clients, each to the next of the (url, body) `targets` in
-    turn: rate, latency, errors."""
-    import httpx
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON: a few lines of asyncio streams, so that the
+    clients cost the shared cores little (httpx's own work per request would count as server latency)."""
 
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        length = next(int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:"))
+        return int(head[0].split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def load(base: str, targets: list[tuple[str, dict[str, Any]]], clients: int, requests: int
+               ) -> dict[str, Any]:
+    """`requests` POSTs from `clients` concurrent clients (one connection each), each to the next of the
+    (path, body) `targets` in turn: rate, latency, errors."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     errors: list[str] = []
     left = requests
-    payloads = [(url, json.dumps(body).encode()) for url, body in targets]
+    payloads = [(path, json.dumps(body).encode()) for path, body in targets]
 
-    async def client(http: httpx.AsyncClient) -> None:
+    async def client() -> None:
         nonlocal left
-        while left > 0:
-            left -= 1
-            url, payload = payloads[left % len(payloads)]
-            started = time.perf_counter()
-            response = await http.post(url, content=payload, headers={"content-type": "application/json"})
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                errors.append(f"{response.status_code} {response.text[:200]}")
+        connection = Connection(host, int(port))
+        try:
+            while left > 0:
+                left -= 1
+                path, payload = payloads[left % len(payloads)]
+                started = time.perf_counter()
+                status, answer = await connection.post(path, payload)
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    errors.append(f"{status} {answer[:200]!r}")
+        finally:
+            connection.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    seconds = time.perf_counter() - started
     ms = sorted(x * 1000 for x in latencies)
     return {"clients": clients, "requests": len(ms), "seconds": round(seconds, 2),
             "requests_per_s": round(len(ms) / seconds, 1), "p50_ms": round(statistics.median(ms), 2),
@@ -181,21 +208,21 @@ async def measure(base: str, server: subprocess.Popen, log: Path, args: argparse
     targets += [(s["example"], "contributions", bodies["IMDB"]) for s in served if s["group"] == "IMDB"][:1]
     for example, endpoint, body in targets:
         slow = example == "conv_lstm"
-        url = f"{base}/api/{example}/{endpoint}"
-        await load([(url, body)], 2, 4 if slow else 20)  # warm-up
+        url = f"/api/{example}/{endpoint}"
+        await load(base, [(url, body)], 2, 4 if slow else 20)  # warm-up
         for clients in args.clients:
-            n = args.slow_requests if slow else args.requests
-            row = {"endpoint": f"/api/{example}/{endpoint}", **await load([(url, body)], clients, max(n, clients))}
+            n = args.slow_requests if slow else args.requests // 5 if endpoint == "contributions" else args.requests
+            row = {"endpoint": url, **await load(base, [(url, body)], clients, max(n, clients))}
             rows.append(row)
             print(f"{row['endpoint']:<42} {clients:>7} {row['requests']:>8} {row['requests_per_s']:>8} "
                   f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['errors']:>6}", flush=True)
             if row["first_error"]:
                 print(f"  first error: {row['first_error']}")
-    long_targets = [(f"{base}/api/{s['example']}/predict", bodies[s["group"]]) for s in served
+    long_targets = [(f"/api/{s['example']}/predict", bodies[s["group"]]) for s in served
                     if s["group"] in ("bAbI", "IMDB") and s["example"] in args.examples]
     before = rss_mb(server.pid)
-    run = await load(long_targets, 8, args.long)
-    long = {**run, "endpoints": [url.removeprefix(base) for url, _ in long_targets],
+    run = await load(base, long_targets, 8, args.long)
+    long = {**run, "endpoints": [url for url, _ in long_targets],
             "rss_before_mb": round(before, 1), "rss_after_mb": round(rss_mb(server.pid), 1)}
     print(f"long run, 8 clients in turn over {', '.join(long['endpoints'])}: {long['requests']} requests in "
           f"{long['seconds']} s, p50 {long['p50_ms']} ms, p99 {long['p99_ms']} ms, {long['errors']} errors; "
