@@ -1,4 +1,4 @@
-"""The `rnnzoo` command line: list, summary, train, evaluate, predict, export, runs, bench, data, demo,
+"""The `rnnzoo` command line: list, summary, train, evaluate, predict, export, runs, bench, data, demo, serve,
 completion.
 
 A face over the Python API: it parses options, reads input files, and prints what the specs' `predict`
@@ -295,6 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_count(0), default=0, help="seed for the stories, initialization and shuffling")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--epochs", type=_count(1), help="override the demo's epochs (default: 40)")
+
+    text = "serve the trained examples as a local web page and JSON API (needs: pip install 'rnnzoo[web]')"
+    p = sub.add_parser("serve", help=text, description=text + "; one panel per example family with a run",
+                       epilog="examples:\n  rnnzoo serve                       # the latest run of each example\n"
+                              "  rnnzoo serve --quick               # first train quick runs where none exist\n"
+                              "  rnnzoo serve runs/babi_memnn/20261127-101500-s0 --port 8080\n"
+                              "  curl -s localhost:8000/api/babi_memnn/predict -d '{\"story\": \"Mary moved to "
+                              "the bathroom.\", \"question\": \"Where is Mary?\"}'",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="*", metavar="RUN", help=RUN_HELP + " (default: the latest run of each example)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer "
+                                                       "only; another one warns)")
+    p.add_argument("--port", type=_count(1, 65535), default=8000, help="port (default: 8000)")
+    p.add_argument("--quick", action="store_true", help="first train the examples that have no run, on generated "
+                                                        "data: the offline preset where there is one, else tiny")
 
     text = "print a shell completion script"
     p = sub.add_parser("completion", help=text, description=text,
@@ -633,6 +648,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 130 if accuracy is None else 0  # None: stopped with Ctrl-C
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    from rnnzoo.web.server import serve
+
+    serve(args.runs, host=args.host, port=args.port, quick=args.quick)
+
+
 def cmd_completion(args: argparse.Namespace) -> None:
     import shtab
 
@@ -641,7 +662,7 @@ def cmd_completion(args: argparse.Namespace) -> None:
 
 COMMANDS = {"list": cmd_list, "summary": cmd_summary, "train": cmd_train, "evaluate": cmd_evaluate,
             "predict": cmd_predict, "export": cmd_export, "runs": cmd_runs, "bench": cmd_bench, "data": cmd_data,
-            "demo": cmd_demo, "completion": cmd_completion}
+            "demo": cmd_demo, "serve": cmd_serve, "completion": cmd_completion}
 
 
 def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -140,6 +140,18 @@ class _Babi(Example):
         """What the model can show of where it looked, one weight per story sentence (None: nothing)."""
         return None
 
+    def test_stories(self, cfg: Any, seed: int) -> list[babi.Story]:
+        """The test questions of a run trained with `cfg` and `seed`, as `load_data` reads them: (story words,
+        question words, answer) each. Generated stories are drawn again from the seed (the training stories
+        first, as `load_data` draws them); the bAbI stories are read from the cached archive (DataError when
+        it is not there)."""
+        if cfg.generated_stories > 0:
+            rng = np.random.default_rng(seed)
+            babi.generate_qa1_lines(cfg.generated_stories, rng, cfg.story_questions)  # the training stories
+            test_lines = babi.generate_qa1_lines(max(20, cfg.generated_stories // 10), rng, cfg.story_questions)
+            return babi.get_stories(test_lines, cfg.only_supporting, source="generated")
+        return babi.load_task(cfg.task, cfg.size, cfg.only_supporting)[1]
+
 
 def sentences(words: list[str]) -> list[tuple[int, int]]:
     """(start, end) word positions of each sentence: words up to and including a '.', '?' or '!'."""

@@ -46,6 +46,26 @@ class ReviewScore(Result):
     warnings: list[str]
 
 
+@dataclass
+class WordContribution(Result):
+    """One word of a review and how much it moves the model: `contribution` is the probability of the review
+    minus that of the review without this word (positive: the word pushes towards "positive"); None for a
+    word cut from the front (`truncated`), which the model does not read. `oov`: outside the vocabulary."""
+
+    word: str
+    contribution: float | None
+    oov: bool
+    truncated: bool
+
+
+@dataclass
+class ReviewContributions(Result):
+    """A review's score and each of its words' contribution to it, in the review's order."""
+
+    score: ReviewScore
+    words: list[WordContribution]
+
+
 class _Imdb(Example):
     """Data, objective and prediction shared by the three IMDB examples."""
 
@@ -146,6 +166,31 @@ class _Imdb(Example):
             scores.append(ReviewScore(p, "positive" if p >= 0.5 else "negative", list(e.words), list(e.oov),
                                       list(e.truncated), warnings))
         return scores[0] if single else scores
+
+    @torch.no_grad()
+    def word_contributions(self, model: nn.Module, meta: Mapping[str, Any], text: str) -> ReviewContributions:
+        """Leave each word out in turn: the change in probability it makes, for every word the model reads,
+        computed in one batch (the review and one copy without each of its read words). Leaving out a word
+        lets the last truncated word (if any) into the window, as typing the review without it would.
+
+        >>> model.example.word_contributions(model.model, model.meta, "A moving, beautifully acted film.").words[1]
+        WordContribution(word='moving', contribution=0.21, oov=False, truncated=False)
+        """
+        if not isinstance(text, str):
+            raise InputError(f"{self.name} explains one review's text, got {type(text).__name__}")
+        score = self.predict(model, meta, text)  # checks the text; the warnings, OOV and truncated words
+        assert isinstance(score, ReviewScore)
+        indices = imdb.word_indices(meta["vocab"], meta["index_from"])
+        sequence = np.array([indices.get(w, imdb.OOV) for w in score.words], dtype=np.int64)
+        cut = len(score.truncated)
+        rows = [imdb.pad_front(sequence, meta["maxlen"])]
+        rows += [imdb.pad_front(np.delete(sequence, i), meta["maxlen"]) for i in range(cut, len(sequence))]
+        model.eval()
+        batch = torch.from_numpy(np.stack(rows)).to(model_device(model))  # (1 + read words, maxlen)
+        probs = torch.sigmoid(model(batch)).cpu().tolist()
+        words = [WordContribution(w, None if i < cut else probs[0] - probs[1 + i - cut], w not in indices, i < cut)
+                 for i, w in enumerate(score.words)]
+        return ReviewContributions(score, words)
 
 
 class ImdbLstm(_Imdb):
