@@ -45,6 +45,14 @@ def _tokens(rng: np.random.Generator, n: int, length: int, vocab: int) -> np.nda
     return rng.integers(1, vocab, size=(n, length), dtype=np.int32)  # 0 is padding; no masks are used
 
 
+def _qa_batches(story_len: int, question_len: int, vocab: int):
+    """Batches of random story and question word indices and answers, for the two bAbI peers."""
+    def make_batch(n: int, rng: np.random.Generator) -> tuple[Inputs, np.ndarray]:
+        inputs = [_tokens(rng, n, story_len, vocab), _tokens(rng, n, question_len, vocab)]
+        return inputs, rng.integers(0, vocab, size=n)
+    return make_batch
+
+
 def babi_memnn() -> Peer:
     """Memory network, bAbI QA1-10k: story 68 words, question 4, 22 words in the vocabulary and answers."""
     story_len, question_len, vocab = 68, 4, 22
@@ -62,11 +70,7 @@ def babi_memnn() -> Peer:
     model = keras.Model([story, question], answer, name="babi_memnn")
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
 
-    def make_batch(n: int, rng: np.random.Generator) -> tuple[Inputs, np.ndarray]:
-        inputs = [_tokens(rng, n, story_len, vocab), _tokens(rng, n, question_len, vocab)]
-        return inputs, rng.integers(0, vocab, size=n)
-
-    return Peer(model, 32, make_batch)
+    return Peer(model, 32, _qa_batches(story_len, question_len, vocab))
 
 
 def babi_rnn() -> Peer:
@@ -82,11 +86,7 @@ def babi_rnn() -> Peer:
     model = keras.Model([story, question], answer, name="babi_rnn")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
-    def make_batch(n: int, rng: np.random.Generator) -> tuple[Inputs, np.ndarray]:
-        inputs = [_tokens(rng, n, story_len, vocab), _tokens(rng, n, question_len, vocab)]
-        return inputs, rng.integers(0, vocab, size=n)
-
-    return Peer(model, 32, make_batch)
+    return Peer(model, 32, _qa_batches(story_len, question_len, vocab))
 
 
 def _review_classifier(name: str, maxlen: int, batch_size: int,
