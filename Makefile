@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,export]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,export,tensorboard]'
 	touch $@
 
 demo: $(BIN)/.installed
