@@ -354,6 +354,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
     stopped = False
     with stop.installed(proc.world == 1):
         while epoch < cfg.epochs:
+            example.begin_epoch(cfg, epoch, history, model, optimizer)  # the spec's schedule, if it has one
             order = shard(epoch_order(len(data.train), seed, epoch), proc)
             n_batches = math.ceil(len(order) / cfg.batch_size)
             started = time.perf_counter()
