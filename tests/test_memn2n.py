@@ -207,6 +207,11 @@ def test_begin_epoch_switches_the_model_and_sets_the_step_size() -> None:
     history.append({"val_loss": 1.2})
     EXAMPLE.begin_epoch(cfg, 3, history, model, optimizer)
     assert int(model.linear) == 0 and optimizer.param_groups[0]["lr"] == 0.32
+    fixed = EXAMPLE.config(linear_start_end="epochs", linear_start_epochs=4)  # the authors' code: a set length
+    EXAMPLE.begin_epoch(fixed, 3, history, model, optimizer)
+    assert int(model.linear) == 1
+    EXAMPLE.begin_epoch(fixed, 4, history, model, optimizer)
+    assert int(model.linear) == 0
     EXAMPLE.begin_epoch(EXAMPLE.config(linear_start=False), 0, [], model, optimizer)
     assert int(model.linear) == 0 and isinstance(optimizer, torch.optim.SGD)
 
@@ -310,3 +315,67 @@ def test_distributed_two_processes_end_with_identical_weights(tmp_path: Path) ->
     end = [torch.load(tmp_path / f"end{rank}.pt", weights_only=True) for rank in (0, 1)]
     assert all(torch.equal(end[0][k], end[1][k]) for k in end[0]), "the processes ended with different weights"
     assert int(end[0]["linear"]) == 0  # both switched to the softmax after the first epoch
+
+
+# --- the table script ------------------------------------------------------------------------------------
+
+
+def _record(model: str, task: int, size: str, seed: int, accuracy: float | None, status: str = "ok") -> dict:
+    return {"model": model, "task": task, "size": size, "seed": seed, "preset": "faithful", "extra": [],
+            "status": status, **({"test_accuracy": accuracy} if accuracy is not None else {"message": "no file"})}
+
+
+def test_babi_table_means_bests_failures_and_a_missing_file() -> None:
+    from benchmarks.babi_table import PUBLISHED, table
+
+    records = [_record("babi_memn2n", 1, "1k", 0, 1.0), _record("babi_memn2n", 1, "1k", 1, 0.98),
+               _record("babi_memn2n", 2, "1k", 0, 0.80), _record("babi_rnn", 3, "10k", 0, None, "unavailable")]
+    lines = table(records, [1, 2, 3]).splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[:7]]
+    assert rows[0][1:3] == ["babi_rnn 10k (mean / best, seeds)", "babi_memn2n 1k (mean / best, seeds)"]
+    qa1, qa2, qa3, mean_error, failed = rows[2:7]
+    assert qa1[1:3] == ["not run", "99.0 / 100.0 (2)"] and qa2[2] == "80.0 / 80.0 (1)"
+    assert qa3[1] == "no training file in this copy"
+    assert mean_error[2] == f"{(1.0 + 20.0) / 2:.1f}" and failed[2] == "1 of 2"  # over the tasks measured
+    assert mean_error[1] == "-"
+    published = PUBLISHED["memn2n"][1]
+    assert mean_error[-1] == f"{sum(100 - a for a in published[:3]) / 3:.1f}"
+    assert len(published) == len(PUBLISHED["keras"][1]) == len(PUBLISHED["lstm"][1]) == 20
+
+
+def test_babi_table_skips_recorded_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import sys
+
+    from benchmarks import babi_table
+
+    trained: list[tuple] = []
+
+    def fake_run(args, model, task, size, seed, extra):
+        trained.append((model, task, size, seed))
+        record = _record(model, task, size, seed, 0.5)
+        (args.out / "records").mkdir(parents=True, exist_ok=True)
+        (args.out / "records" / f"{babi_table.key(model, task, size, seed)}.json").write_text(json.dumps(record))
+        return record
+
+    monkeypatch.setattr(babi_table, "run_one", fake_run)
+    argv = ["babi_table.py", "--models", "babi_memn2n", "--tasks", "1-2", "--seeds", "2", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with contextlib.redirect_stdout(io.StringIO()):
+        babi_table.main()
+    assert len(trained) == 4 and (tmp_path / "table.md").is_file()
+    monkeypatch.setattr(sys, "argv", argv[:4] + ["1-3"] + argv[5:])
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        babi_table.main()
+    assert trained[4:] == [("babi_memn2n", 3, "1k", 0), ("babi_memn2n", 3, "1k", 1)]
+    assert "4 already recorded, 2 to train" in out.getvalue()
+    monkeypatch.setattr(sys, "argv", argv + ["--", "--epochs", "5"])
+    with pytest.raises(SystemExit, match="records of other settings"):
+        babi_table.main()
+
+
+def test_babi_table_knows_the_missing_qa3_10k_file(real_data) -> None:
+    from benchmarks.babi_table import unavailable
+
+    assert unavailable(1, "1k") is None
+    assert "qa3" in (unavailable(3, "10k") or "")

@@ -276,10 +276,13 @@ class BabiMemn2n(_Babi):
                     optimizer: torch.optim.Optimizer) -> None:
         """Linear start and the step size, from the epoch and the validation losses so far alone (so a resumed
         run repeats them): the model is linear until the validation loss stops falling, or for at most
-        `linear_start_epochs` epochs; the step size is `linear_start_lr` meanwhile, `lr` after, each halved every
-        `lr_halving_epochs` epochs of the run."""
+        `linear_start_epochs` epochs (exactly those with linear_start_end "epochs"); the step size is
+        `linear_start_lr` meanwhile, `lr` after, each halved every `lr_halving_epochs` epochs of the run."""
         assert isinstance(model, MemN2N)
-        ended = linear_start_length([record["val_loss"] for record in history], cfg.linear_start_epochs)
+        if cfg.linear_start_end == "epochs":
+            ended: int | None = cfg.linear_start_epochs
+        else:
+            ended = linear_start_length([record["val_loss"] for record in history], cfg.linear_start_epochs)
         linear = cfg.linear_start and (ended is None or epoch < ended)
         model.linear.fill_(int(linear))
         for group in optimizer.param_groups:
