@@ -57,11 +57,13 @@ def test_example_data_is_sentence_level_and_holds_out_whole_stories() -> None:
     cfg = EXAMPLE.config("tiny", generated_stories=40)
     data = EXAMPLE.load_data(cfg, seed=0)
     M, W, Q = (data.meta[k] for k in ("memory_size", "sentence_maxlen", "query_maxlen"))
-    assert (M, W, Q) == (6, 7, 4)  # generated stories have up to 10 sentences; the memory keeps the last 6
+    assert (M, W, Q) == (5, 6, 3)  # up to 10 sentences, the last 5 kept; words lowercased, no '.' or '?'
+    assert data.meta["vocab"] == sorted(data.meta["vocab"]) and "mary" in data.meta["vocab"]
+    assert not {".", "?", "Mary"} & set(data.meta["vocab"])
     for split in (data.train, data.val, data.test):
         stories, questions = split.inputs
         assert stories.shape[1:] == (M, W) and questions.shape[1:] == (Q,)
-        assert (stories[:, -1, -1] == babi.word_index(data.meta["vocab"])["."]).all()  # newest sentence last
+        assert (stories[:, -1] != 0).any(-1).all()  # the newest sentence is the last row
     assert len(data.train) + len(data.val) == 40 * 5
 
 
@@ -104,9 +106,9 @@ def test_shapes_and_a_gradient_on_every_parameter(tying: str) -> None:
     model, meta = _model(weight_tying=tying, hops=3)
     (story, question), target = EXAMPLE.synthetic_batch(EXAMPLE.config("tiny"), meta, 3,
                                                         torch.Generator().manual_seed(0))
-    assert story.shape == (3, 6, 7) and question.shape == (3, 4)
+    assert story.shape == (3, 5, 6) and question.shape == (3, 3)
     logits, attention = model.read(story, question)
-    assert logits.shape == (3, 22) and len(attention) == 3 and all(p.shape == (3, 6) for p in attention)
+    assert logits.shape == (3, 20) and len(attention) == 3 and all(p.shape == (3, 5) for p in attention)
     present = story.ne(0).any(-1)
     for p in attention:  # a softmax over the story's sentences; padding slots get nothing
         assert torch.allclose(p.sum(1), torch.ones(3)) and (p[~present] == 0).all()
@@ -124,7 +126,7 @@ def test_shapes_and_a_gradient_on_every_parameter(tying: str) -> None:
 def test_adjacent_tying_answers_with_the_last_output_embedding() -> None:
     model, meta = _model(hops=2, temporal_encoding=False)
     model.eval()
-    story, question = torch.randint(1, 22, (2, 6, 7)), torch.randint(1, 22, (2, 4))
+    story, question = torch.randint(1, 20, (2, 5, 6)), torch.randint(1, 20, (2, 3))
     with torch.no_grad():
         logits = model(story, question)
         model.embeddings[-1].weight.mul_(2)  # W = C^K: doubling C^K changes the answer layer too
@@ -138,19 +140,19 @@ def test_summary_rows_read_like_the_model(real_data) -> None:
     inputs, _ = EXAMPLE.synthetic_batch(cfg, meta, 2, torch.Generator().manual_seed(0))
     rows = [(name, kind, shape) for name, kind, shape, _ in layer_rows(model, inputs)]
     memory = [row for k in range(4) for row in (
-        (f"embeddings.{k}", "Embedding", "(None, 10, 7, 20)"), ("sentence_sum", "Add", "(None, 10, 20)"),
+        (f"embeddings.{k}", "Embedding", "(None, 10, 6, 20)"), ("sentence_sum", "Add", "(None, 10, 20)"),
         (f"temporal.{k}", "Embedding", "(None, 10, 20)"), ("add_time", "Add", "(None, 10, 20)"))]
     hop = [("match", "Dot", "(None, 10)"), ("attention", "Activation", "(None, 10)"),
            ("read_out", "Dot", "(None, 20)"), ("update", "Add", "(None, 20)")]
-    assert rows == [("input_1", "Input", "(None, 10, 7)"), ("input_2", "Input", "(None, 4)"),
-                    ("embeddings.0", "Embedding", "(None, 4, 20)"), ("question_sum", "Add", "(None, 20)"),
-                    *memory, *hop * 3, ("answer", "Dense", "(None, 22)")]
+    assert rows == [("input_1", "Input", "(None, 10, 6)"), ("input_2", "Input", "(None, 3)"),
+                    ("embeddings.0", "Embedding", "(None, 3, 20)"), ("question_sum", "Add", "(None, 20)"),
+                    *memory, *hop * 3, ("answer", "Dense", "(None, 20)")]
 
 
 def test_linear_mode_leaves_out_the_softmax() -> None:
     model, meta = _model()
     model.eval()
-    story, question = torch.randint(1, 22, (2, 6, 7)), torch.randint(1, 22, (2, 4))
+    story, question = torch.randint(1, 20, (2, 5, 6)), torch.randint(1, 20, (2, 3))
     story[0, :2] = 0
     with torch.no_grad():
         model.linear.fill_(1)
@@ -261,13 +263,13 @@ def test_predict_shows_each_hops_attention_over_the_sentences(tmp_path: Path) ->
     assert isinstance(result, BabiAnswer) and result.answer == result.top[0][0] and len(result.top) == 3
     assert result.hops is not None and len(result.hops) == 2 and result.attention == result.hops[-1]
     for hop in result.hops:
-        assert [a.sentence for a in hop] == ["Mary moved to the bathroom .", "John went to the hallway .",
-                                             "Sandra went back to the garden ."]
+        assert [a.sentence for a in hop] == ["mary moved to the bathroom", "john went to the hallway",
+                                             "sandra went back to the garden"]  # as the model reads them
         assert sum(a.weight for a in hop) == pytest.approx(1.0, abs=1e-5)
-    assert result.to_dict()["hops"][0][0]["sentence"] == "Mary moved to the bathroom ."
+    assert result.to_dict()["hops"][0][0]["sentence"] == "mary moved to the bathroom"
     long_story = " ".join(["John went to the hallway."] * 8)
     cut = model.predict(story=long_story, question="Where is John?")
-    assert len(cut.attention) == 6 and "keeping the last 6" in cut.warnings[0]
+    assert len(cut.attention) == 5 and "keeping the last 5" in cut.warnings[0]
     with pytest.raises(InputError, match="unknown word.*unicorn"):
         model.predict(story="The unicorn moved to the bathroom.", question="Where is Mary?")
     assert np.isclose(sum(a.weight for a in cut.attention), 1.0)
@@ -379,3 +381,12 @@ def test_babi_table_knows_the_missing_qa3_10k_file(real_data) -> None:
 
     assert unavailable(1, "1k") is None
     assert "qa3" in (unavailable(3, "10k") or "")
+
+
+def test_words_as_written_with_lowercase_and_punctuation_off() -> None:
+    data = babi.parse_stories(["1 Mary moved to the bathroom.", "2 .", "3 Where is Mary? \tBathroom\t1"])
+    assert babi.normalize(data, lowercase=True, punctuation=False) == [
+        ([["mary", "moved", "to", "the", "bathroom"]], ["where", "is", "mary"], "bathroom")]  # "." alone: dropped
+    assert babi.normalize(data, lowercase=False, punctuation=True) == data
+    meta = EXAMPLE.load_data(EXAMPLE.config("tiny", lowercase=False, punctuation=True), seed=0).meta
+    assert {".", "?", "Mary"} <= set(meta["vocab"]) and meta["sentence_maxlen"] == 7

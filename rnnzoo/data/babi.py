@@ -49,6 +49,7 @@ Story = tuple[list[str], list[str], str]  # (story words, question words, answer
 SentenceStory = tuple[list[list[str]], list[str], str]  # (story sentences, question words, answer)
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
 
 
 def tokenize(sentence: str) -> list[str]:
@@ -141,6 +142,23 @@ def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray
 def flatten(data: Sequence[SentenceStory]) -> list[Story]:
     """The stories of `parse_stories` as `get_stories` gives them: all sentences' words in one list."""
     return [([w for sentence in story for w in sentence], q, a) for story, q, a in data]
+
+
+def normalize(data: Sequence[SentenceStory], lowercase: bool, punctuation: bool) -> list[SentenceStory]:
+    """The stories with their words lowercased and/or their punctuation marks dropped, as the End-To-End
+    Memory Networks authors' code reads bAbI (so that 'Gertrude' of a story is 'gertrude' of a question)."""
+    return [(kept_words(story, lowercase, punctuation), normal_words(q, lowercase, punctuation),
+             answer.lower() if lowercase else answer) for story, q, answer in data]
+
+
+def normal_words(words: Sequence[str], lowercase: bool, punctuation: bool) -> list[str]:
+    """`words` lowercased (if `lowercase`), without punctuation marks (unless `punctuation`)."""
+    return [w.lower() if lowercase else w for w in words if punctuation or not _PUNCTUATION.fullmatch(w)]
+
+
+def kept_words(sentences: Sequence[Sequence[str]], lowercase: bool, punctuation: bool) -> list[list[str]]:
+    """`normal_words` of each sentence, leaving out sentences with no words left."""
+    return [words for s in sentences if (words := normal_words(s, lowercase, punctuation))]
 
 
 def sentence_rows(sentences: Sequence[Sequence[str]], word_idx: dict[str, int], memory_size: int,

@@ -22,7 +22,7 @@ from rnnzoo.specs.settings import CARDS, BabiRnnConfig, Memn2nConfig, MemnnConfi
 
 # Sizes of the default data, so `bench` and `summary` need no download (tests check them on the real data).
 KNOWN_SHAPES = {("qa1", "10k"): (21, 68, 4), ("qa2", "10k"): (35, 552, 5)}  # words, story, question
-KNOWN_SENTENCE_SHAPES = {("qa1", "1k"): (21, 10, 7, 4)}  # words, memory (at most 50), sentence, question
+KNOWN_SENTENCE_SHAPES = {("qa1", "1k"): (19, 10, 6, 3)}  # words, memory (at most 50), sentence, question
 
 
 @dataclass
@@ -107,8 +107,10 @@ class _Babi(Example):
         return (story, question), torch.randint(0, V, (batch_size,), generator=generator)
 
     # --- prediction ---------------------------------------------------------------------------------
-    def words(self, meta: Mapping[str, Any], story: str, question: str) -> tuple[list[str], list[str]]:
-        """The words of a typed story and question; an InputError for missing text or unknown words."""
+    def words(self, meta: Mapping[str, Any], story: str, question: str, lowercase: bool = False,
+              punctuation: bool = True) -> tuple[list[str], list[str]]:
+        """The words of a typed story and question, as typed; an InputError for missing text or for words
+        unknown once read as the model reads them (`babi.normal_words`)."""
         if not isinstance(story, str) or not isinstance(question, str):
             raise InputError(f"{self.name} needs the story and the question as text, got "
                              f"{type(story).__name__} and {type(question).__name__}")
@@ -116,7 +118,8 @@ class _Babi(Example):
             raise InputError(f"{self.name} needs both a story and a question, e.g. {self.card.predict_options}")
         story_words, question_words = babi.tokenize(story), babi.tokenize(question)
         word_idx = babi.word_index(meta["vocab"])
-        unknown = sorted({w for w in story_words + question_words if w not in word_idx})
+        unknown = sorted({w for w in babi.normal_words(story_words + question_words, lowercase, punctuation)
+                          if w not in word_idx})
         if unknown:
             raise InputError(f"unknown word(s) {', '.join(unknown)}: this model knows only "
                              f"{', '.join(meta['vocab'])}")
@@ -231,7 +234,7 @@ class BabiMemn2n(_Babi):
     card = CARDS["babi_memn2n"]
 
     def load_data(self, cfg: Memn2nConfig, seed: int) -> Data:
-        train, test = story_sentences(cfg, seed)
+        train, test = (babi.normalize(data, cfg.lowercase, cfg.punctuation) for data in story_sentences(cfg, seed))
         vocab = babi.build_vocab(babi.flatten(train), babi.flatten(test))  # train + test words, sorted
         word_idx = babi.word_index(vocab)
         both = train + test
@@ -239,7 +242,8 @@ class BabiMemn2n(_Babi):
         meta = {"vocab": vocab, "memory_size": memory_size,
                 "sentence_maxlen": max(len(sentence) for s, _, _ in both for sentence in s),
                 "query_maxlen": max(len(q) for _, q, _ in both),
-                "task": "generated" if cfg.generated_stories else f"{cfg.task}-{cfg.size}"}
+                "task": "generated" if cfg.generated_stories else f"{cfg.task}-{cfg.size}",
+                "words": {"lowercase": cfg.lowercase, "punctuation": cfg.punctuation}}  # how predict reads text
 
         def split(data: list[babi.SentenceStory]) -> Split:
             s, q, a = babi.vectorize_sentences(data, word_idx, memory_size, meta["sentence_maxlen"],
@@ -252,10 +256,12 @@ class BabiMemn2n(_Babi):
 
     def shape_meta(self, cfg: Memn2nConfig) -> dict[str, Any]:
         key = (cfg.task, cfg.size)
-        if key in KNOWN_SENTENCE_SHAPES and not cfg.generated_stories:
+        if key in KNOWN_SENTENCE_SHAPES and not cfg.generated_stories and (cfg.lowercase, cfg.punctuation) == (
+                True, False):
             words, memory_size, sentence_maxlen, query_maxlen = KNOWN_SENTENCE_SHAPES[key]
             return {"vocab": [f"w{i}" for i in range(words)], "memory_size": min(cfg.memory_size, memory_size),
-                    "sentence_maxlen": sentence_maxlen, "query_maxlen": query_maxlen}
+                    "sentence_maxlen": sentence_maxlen, "query_maxlen": query_maxlen,
+                    "words": {"lowercase": cfg.lowercase, "punctuation": cfg.punctuation}}
         return self.load_data(cfg, seed=0).meta
 
     def synthetic_batch(self, cfg: Memn2nConfig, meta: Mapping[str, Any], batch_size: int,
@@ -299,9 +305,11 @@ class BabiMemn2n(_Babi):
                    ..., hops=[[...], [...], [...]])
         """
         assert isinstance(model, MemN2N)
-        story_words, question_words = self.words(meta, story, question)
+        lowercase, punctuation = meta["words"]["lowercase"], meta["words"]["punctuation"]
+        story_words, question_words = self.words(meta, story, question, lowercase, punctuation)
         M, W, Q = meta["memory_size"], meta["sentence_maxlen"], meta["query_maxlen"]
-        kept = [story_words[a:b] for a, b in sentences(story_words)]
+        kept = babi.kept_words([story_words[a:b] for a, b in sentences(story_words)], lowercase, punctuation)
+        question_words = babi.normal_words(question_words, lowercase, punctuation)
         warnings = []
         if len(kept) > M:
             warnings.append(f"the story has {len(kept)} sentences, more than the {M} the model remembers; "

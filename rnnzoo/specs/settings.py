@@ -153,6 +153,10 @@ class Memn2nConfig(BabiData):
         "help": "fraction of the training stories held out (the paper's tenth); its loss ends linear start"})
     lr_halving_epochs: int = field(default=25, metadata={
         "help": "halve the step size every this many epochs (the paper's 25); 0: never", "min": 0})
+    lowercase: bool = field(default=True, metadata={
+        "help": "read words lowercased, as the authors' code (QA15's stories say Gertrude, its questions gertrude)"})
+    punctuation: bool = field(default=False, metadata={
+        "help": "keep '.' and '?' as words (the authors' code drops them)"})
     memory_size: int = field(default=50, metadata={"help": "sentences in the memory: a story keeps its last ones"})
     hops: int = field(default=3, metadata={"help": "memory reads (the paper's K)"})
     embedding_dim: int = field(default=20, metadata={"help": "size of the word, sentence and question vectors"})
@@ -398,7 +402,7 @@ CARDS: dict[str, Card] = {c.name: c for c in (
          "bAbI v1.2", Memn2nConfig, {
              "faithful": Preset("the paper's best settings for one task of 1k stories: PE LS RN, adjacent tying, "
                                 "3 hops"),
-             "tiny": Preset(TINY, {"generated_stories": 30, "epochs": 2, "embedding_dim": 5, "memory_size": 6,
+             "tiny": Preset(TINY, {"generated_stories": 30, "epochs": 2, "embedding_dim": 4, "memory_size": 5,
                                    "hops": 2, "batch_size": 8, "linear_start_epochs": 1}),
          }, "about 1 to 3 minutes a 1k task on a CPU (100 epochs of 0.3 to 2 s, 1 thread)", "bAbI", BABI_PREDICT),
     Card("imdb_lstm", "LSTM sentiment classifier, IMDB reviews (maxlen 80)", "IMDB reviews", LstmConfig, {
