@@ -4,7 +4,7 @@ sentence by sentence)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,22 @@ def ranked_answers(probs: Tensor, meta: Mapping[str, Any], top_k: int) -> list[t
     return [(vocab[i], float(p)) for p, i in zip(top.values, top.indices)]
 
 
+def held_out(cfg: Any, seed: int, train: Sequence[Any], test: Sequence[Any], meta: dict[str, Any],
+             vectorize: Callable[[Sequence[Any]], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Data:
+    """The Data of vectorized train and test stories, with validation carved from train.
+
+    Whole stories are held out: a story's questions share its sentences, so a random pick of questions
+    would let validation see training text and score above the test set."""
+
+    def split(data: Sequence[Any]) -> Split:
+        s, q, a = vectorize(data)
+        return Split((torch.from_numpy(s), torch.from_numpy(q)), torch.from_numpy(a))
+
+    train_split, val_split = carve_validation(split(train), cfg.validation_split, seed,
+                                              groups=torch.from_numpy(babi.story_ids(train)))
+    return Data(train_split, val_split, split(test), meta)
+
+
 class _Babi(Example):
     """Shared data handling and prediction of the bAbI examples (babi_memn2n reads sentences, below)."""
 
@@ -80,16 +96,8 @@ class _Babi(Example):
         query_maxlen = max(len(q) for _, q, _ in train + test)
         meta = {"vocab": vocab, "story_maxlen": story_maxlen, "query_maxlen": query_maxlen,
                 "task": "generated" if cfg.generated_stories else f"{cfg.task}-{cfg.size}"}
-
-        def split(data: list[babi.Story]) -> Split:
-            s, q, a = babi.vectorize_stories(data, word_idx, story_maxlen, query_maxlen)
-            return Split((torch.from_numpy(s), torch.from_numpy(q)), torch.from_numpy(a))
-
-        # Whole stories are held out: a story's questions share its sentences, so a random pick of questions
-        # would let validation see training text and score above the test set.
-        train_split, val_split = carve_validation(split(train), cfg.validation_split, seed,
-                                                  groups=torch.from_numpy(babi.story_ids(train)))
-        return Data(train_split, val_split, split(test), meta)
+        return held_out(cfg, seed, train, test, meta,
+                        lambda data: babi.vectorize_stories(data, word_idx, story_maxlen, query_maxlen))
 
     def shape_meta(self, cfg: Any) -> dict[str, Any]:
         key = (cfg.task, cfg.size)
@@ -244,15 +252,8 @@ class BabiMemn2n(_Babi):
                 "query_maxlen": max(len(q) for _, q, _ in both),
                 "task": "generated" if cfg.generated_stories else f"{cfg.task}-{cfg.size}",
                 "words": {"lowercase": cfg.lowercase, "punctuation": cfg.punctuation}}  # how predict reads text
-
-        def split(data: list[babi.SentenceStory]) -> Split:
-            s, q, a = babi.vectorize_sentences(data, word_idx, memory_size, meta["sentence_maxlen"],
-                                               meta["query_maxlen"])
-            return Split((torch.from_numpy(s), torch.from_numpy(q)), torch.from_numpy(a))
-
-        train_split, val_split = carve_validation(split(train), cfg.validation_split, seed,
-                                                  groups=torch.from_numpy(babi.story_ids(train)))
-        return Data(train_split, val_split, split(test), meta)
+        return held_out(cfg, seed, train, test, meta, lambda data: babi.vectorize_sentences(
+            data, word_idx, memory_size, meta["sentence_maxlen"], meta["query_maxlen"]))
 
     def shape_meta(self, cfg: Memn2nConfig) -> dict[str, Any]:
         key = (cfg.task, cfg.size)
