@@ -699,6 +699,7 @@ def _train(example: Example, cfg: Any, seed: int, proc: Process, run_dir: Path |
     stopped = False
     with stop.installed(proc.world == 1):
         while epoch < cfg.epochs:
+            example.begin_epoch(cfg, epoch, history, model, optimizer)  # the spec's schedule, if it has one
             order = shard(epoch_order(len(data.train), seed, epoch), proc)
             started = time.perf_counter()
             bar = tqdm(total=n_batches, initial=step, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,

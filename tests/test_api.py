@@ -42,9 +42,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             for name in ("babi_memnn", "babi_rnn", "imdb_lstm", "mnist_hierarchical_rnn", "conv_lstm")}
 
 
-def test_examples_lists_the_seven_with_their_presets() -> None:
+def test_examples_lists_each_example_with_its_presets() -> None:
     infos = rnnzoo.examples()
-    assert [i.name for i in infos] == ["babi_memnn", "babi_rnn", "imdb_lstm", "imdb_cnn_lstm",
+    assert [i.name for i in infos] == ["babi_memnn", "babi_rnn", "babi_memn2n", "imdb_lstm", "imdb_cnn_lstm",
                                        "imdb_bidirectional_lstm", "mnist_hierarchical_rnn", "conv_lstm"]
     memnn = infos[0]
     assert "faithful" in memnn.presets and "tuned" in memnn.presets and "generated" in memnn.presets["tiny"]

@@ -208,7 +208,7 @@ def test_predict_refuses_options_of_another_example(capsys, tmp_path: Path) -> N
 
 def test_predict_help_groups_the_options_by_dataset(capsys) -> None:
     _, out, _ = run(capsys, "predict", "--help")
-    groups = {"bAbI (babi_memnn, babi_rnn)": ["--story", "--story-file", "--question"],
+    groups = {"bAbI (babi_memnn, babi_rnn, babi_memn2n)": ["--story", "--story-file", "--question"],
               "IMDB (imdb_lstm, imdb_cnn_lstm, imdb_bidirectional_lstm)": ["--text", "--file", "--column"],
               "MNIST (mnist_hierarchical_rnn)": ["--image", "--show"],
               "moving squares (conv_lstm)": ["--movie", "--resize", "--frames", "--ahead", "--out", "--test-movies"]}

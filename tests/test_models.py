@@ -161,6 +161,12 @@ STATE_DICTS = {
         ("question_lstm.weight_hh_l0", (24, 6)), ("question_lstm.bias_ih_l0", (24,)),
         ("question_lstm.bias_hh_l0", (24,)), ("lstm.weight_ih_l0", (20, 6)), ("lstm.weight_hh_l0", (20, 5)),
         ("lstm.bias_ih_l0", (20,)), ("lstm.bias_hh_l0", (20,)), ("answer.weight", (22, 5)), ("answer.bias", (22,))],
+    ("babi_memn2n", "faithful"): [
+        ("linear", ()), *[(f"embeddings.{k}.weight", (20, 20)) for k in range(4)],
+        *[(f"temporal.{k}.weight", (10, 20)) for k in range(4)]],
+    ("babi_memn2n", "tiny"): [
+        ("linear", ()), *[(f"embeddings.{k}.weight", (20, 4)) for k in range(3)],
+        *[(f"temporal.{k}.weight", (5, 4)) for k in range(3)]],
     ("imdb_lstm", "faithful"): [
         ("embedding.weight", (20000, 128)), ("lstm.weight_ih_l0", (512, 128)), ("lstm.weight_hh_l0", (512, 128)),
         ("lstm.bias_ih_l0", (512,)), ("lstm.bias_hh_l0", (512,)), ("dense.weight", (1, 128)), ("dense.bias", (1,))],

@@ -1,6 +1,8 @@
 """bAbI question answering (Weston et al. 2015, arXiv:1502.05698): reading, parsing and vectorizing.
 
 The steps follow the Keras examples: `tokenize` -> `parse_stories` -> `get_stories` -> `vectorize_stories`.
+Sentence-level memories (babi_memn2n) skip the flattening: `parse_stories` -> `vectorize_sentences`, one row
+of word indices per sentence, the story's last `memory_size` sentences kept.
 Also a small generator of QA1-style stories (people moving between places) for the offline demo and tests.
 """
 
@@ -44,8 +46,10 @@ DATASET = Dataset(
 )
 
 Story = tuple[list[str], list[str], str]  # (story words, question words, answer)
+SentenceStory = tuple[list[list[str]], list[str], str]  # (story sentences, question words, answer)
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
 
 
 def tokenize(sentence: str) -> list[str]:
@@ -54,11 +58,11 @@ def tokenize(sentence: str) -> list[str]:
 
 
 def parse_stories(lines: Iterable[str], only_supporting: bool = False, source: str = "<input>"
-                  ) -> list[tuple[list[list[str]], list[str], str]]:
+                  ) -> list[SentenceStory]:
     """Parse bAbI lines (`ID text`, or `ID question<TAB>answer<TAB>supporting ids`; IDs restart at 1 for a
     new story) into (sentences, question, answer). With only_supporting, keep only the supporting sentences.
     A malformed line raises DataError naming `source` and the line number."""
-    data: list[tuple[list[list[str]], list[str], str]] = []
+    data: list[SentenceStory] = []
     story: list[list[str]] = []
     seen_any = False
     for number, raw in enumerate(lines, start=1):
@@ -98,11 +102,10 @@ def parse_stories(lines: Iterable[str], only_supporting: bool = False, source: s
 
 def get_stories(lines: Iterable[str], only_supporting: bool = False, source: str = "<input>") -> list[Story]:
     """Each question becomes (all story words before it, question words, answer)."""
-    return [([w for sentence in story for w in sentence], q, a)
-            for story, q, a in parse_stories(lines, only_supporting, source)]
+    return flatten(parse_stories(lines, only_supporting, source))
 
 
-def story_ids(data: Sequence[Story]) -> np.ndarray:
+def story_ids(data: Sequence[Story] | Sequence[SentenceStory]) -> np.ndarray:
     """Which story each question comes from: a question whose story does not continue the previous question's
     starts a new one. (With only_supporting the stories do not grow, and each question counts as its own.)"""
     ids = np.zeros(len(data), dtype=np.int64)
@@ -136,6 +139,55 @@ def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray
     return out
 
 
+def flatten(data: Sequence[SentenceStory]) -> list[Story]:
+    """The stories of `parse_stories` as `get_stories` gives them: all sentences' words in one list."""
+    return [([w for sentence in story for w in sentence], q, a) for story, q, a in data]
+
+
+def normalize(data: Sequence[SentenceStory], lowercase: bool, punctuation: bool) -> list[SentenceStory]:
+    """The stories with their words lowercased and/or their punctuation marks dropped, as the End-To-End
+    Memory Networks authors' code reads bAbI (so that 'Gertrude' of a story is 'gertrude' of a question)."""
+    return [(kept_words(story, lowercase, punctuation), normal_words(q, lowercase, punctuation),
+             answer.lower() if lowercase else answer) for story, q, answer in data]
+
+
+def normal_words(words: Sequence[str], lowercase: bool, punctuation: bool) -> list[str]:
+    """`words` lowercased (if `lowercase`), without punctuation marks (unless `punctuation`)."""
+    return [w.lower() if lowercase else w for w in words if punctuation or not _PUNCTUATION.fullmatch(w)]
+
+
+def kept_words(sentences: Sequence[Sequence[str]], lowercase: bool, punctuation: bool) -> list[list[str]]:
+    """`normal_words` of each sentence, leaving out sentences with no words left."""
+    return [words for s in sentences if (words := normal_words(s, lowercase, punctuation))]
+
+
+def sentence_rows(sentences: Sequence[Sequence[str]], word_idx: dict[str, int], memory_size: int,
+                  sentence_maxlen: int) -> np.ndarray:
+    """(memory_size, sentence_maxlen) word indices of one story's last `memory_size` sentences, the newest in
+    the last row, empty rows (zeros) in front; each sentence padded in front (a longer one keeps its tail)."""
+    rows = np.zeros((memory_size, sentence_maxlen), dtype=np.int64)
+    kept = list(sentences)[-memory_size:] if memory_size else []
+    if kept:
+        rows[memory_size - len(kept):] = pad_sequences([[word_idx[w] for w in s] for s in kept], sentence_maxlen)
+    return rows
+
+
+def vectorize_sentences(data: Sequence[SentenceStory], word_idx: dict[str, int], memory_size: int,
+                        sentence_maxlen: int, query_maxlen: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(stories (N, memory_size, sentence_maxlen), questions (N, query_maxlen), answers (N,)) as word indices.
+
+    A story keeps its last `memory_size` sentences, as End-To-End Memory Networks do (the most recent 50);
+    shorter stories are padded in front with empty sentences (all zeros), so the newest sentence is always
+    the last row. Each sentence, and the question, is padded in front like `pad_sequences` (a longer one
+    keeps its last words)."""
+    stories = np.stack([sentence_rows(sentences, word_idx, memory_size, sentence_maxlen)
+                        for sentences, _, _ in data]) if data else np.zeros((0, memory_size, sentence_maxlen),
+                                                                             dtype=np.int64)
+    queries = pad_sequences([[word_idx[w] for w in q] for _, q, _ in data], query_maxlen)
+    answers = np.array([word_idx[a] for _, _, a in data], dtype=np.int64)
+    return stories, queries, answers
+
+
 def vectorize_stories(data: Sequence[Story], word_idx: dict[str, int], story_maxlen: int, query_maxlen: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(stories (N, story_maxlen), questions (N, query_maxlen), answers (N,)) as word indices."""
@@ -156,6 +208,13 @@ def member_path(task: str, size: str, split: str) -> str:
 def load_task(task: str = "qa1", size: str = "10k", only_supporting: bool = False
               ) -> tuple[list[Story], list[Story]]:
     """Train and test stories of one task, read from the cached (verified) archive."""
+    train, test = load_task_sentences(task, size, only_supporting)
+    return flatten(train), flatten(test)
+
+
+def load_task_sentences(task: str = "qa1", size: str = "10k", only_supporting: bool = False
+                        ) -> tuple[list[SentenceStory], list[SentenceStory]]:
+    """Train and test stories of one task as sentences (`parse_stories`), from the cached (verified) archive."""
     archive = require(DATASET, ARCHIVE)
     splits = []
     for split in ("train", "test"):
@@ -166,7 +225,7 @@ def load_task(task: str = "qa1", size: str = "10k", only_supporting: bool = Fals
             if (task, size, split) != ("qa3", "10k", "train"):
                 raise
             raise DataError(f"{e} (some copies lack the en-10k QA3 training file: try --size 1k)") from None
-        splits.append(get_stories(text.splitlines(), only_supporting, source=member))
+        splits.append(parse_stories(text.splitlines(), only_supporting, source=member))
     return splits[0], splits[1]
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # a type only: the spec modules import torch
 SPECS: dict[str, str] = {
     "babi_memnn": "rnnzoo.specs.babi:BabiMemnn",
     "babi_rnn": "rnnzoo.specs.babi:BabiRnn",
+    "babi_memn2n": "rnnzoo.specs.babi:BabiMemn2n",
     "imdb_lstm": "rnnzoo.specs.imdb:ImdbLstm",
     "imdb_cnn_lstm": "rnnzoo.specs.imdb:ImdbCnnLstm",
     "imdb_bidirectional_lstm": "rnnzoo.specs.imdb:ImdbBidirectionalLstm",

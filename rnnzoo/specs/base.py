@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -173,6 +173,14 @@ class Example(ABC):
         if cfg.lr is not None:
             kwargs["lr"] = cfg.lr
         return cls(params, **kwargs)
+
+    def begin_epoch(self, cfg: Any, epoch: int, history: Sequence[Mapping[str, Any]], model: nn.Module,
+                    optimizer: torch.optim.Optimizer) -> None:
+        """The training loop calls this before each epoch (`epoch` counts from 0, `history` holds the records of
+        the finished epochs, with their validation scores), and again for the same epoch when a run resumes
+        inside it: the place of a schedule (a step size by epoch, a stage of training). It should depend on
+        these arguments alone, so that a resumed run follows the same schedule. By default: nothing."""
+        return None
 
     # --- prediction ---------------------------------------------------------------------------------------
     @abstractmethod

@@ -137,6 +137,61 @@ class BabiRnnConfig(BabiData):
     dropout_rate: float = field(default=0.3, metadata={"help": "dropout after the embeddings and the LSTM"})
 
 
+@dataclass(frozen=True)
+class Memn2nConfig(BabiData):
+    """End-To-End Memory Networks' bAbI settings (Sukhbaatar et al. 2015, section 4.2, and the authors' code):
+    PE LS RN, adjacent tying, 3 hops of 20-dimensional vectors over the last 50 sentences, SGD with
+    clipping, the step halved every 25 epochs for 100 epochs. The paper's cost is summed over a batch of 32
+    where the loop averages it, so its step sizes are multiplied by 32 here and its clipping norm divided."""
+
+    size: Literal["1k", "10k"] = field(default="1k", metadata={
+        "help": "1k (en, the paper's main table) or 10k (en-10k) training stories"})
+    epochs: int = field(default=100, metadata={"help": "passes over the training stories (the paper's 100)"})
+    optimizer: str = field(default="sgd", metadata={"help": "adam | rmsprop | adadelta | sgd (the paper's plain SGD)"})
+    lr: float | None = field(default=0.32, metadata={
+        "help": "step size on the batch-mean cost: the paper's 0.01 on a cost summed over 32 examples"})
+    clip_norm: float | None = field(default=1.25, metadata={
+        "help": "gradient norm clip on the batch-mean cost: the paper's 40 on the summed cost, / 32"})
+    validation_split: float = field(default=0.1, metadata={
+        "help": "fraction of the training stories held out (the paper's tenth); its loss ends linear start"})
+    lr_halving_epochs: int = field(default=25, metadata={
+        "help": "halve the step size every this many epochs (the paper's 25); 0: never", "min": 0})
+    lowercase: bool = field(default=True, metadata={
+        "help": "read words lowercased, as the authors' code (QA15's stories say Gertrude, its questions gertrude)"})
+    punctuation: bool = field(default=False, metadata={
+        "help": "keep '.' and '?' as words (the authors' code drops them)"})
+    memory_size: int = field(default=50, metadata={"help": "sentences in the memory: a story keeps its last ones"})
+    hops: int = field(default=3, metadata={"help": "memory reads (the paper's K)"})
+    embedding_dim: int = field(default=20, metadata={"help": "size of the word, sentence and question vectors"})
+    weight_tying: Literal["adjacent", "layerwise"] = field(default="adjacent", metadata={
+        "help": "adjacent (hop k's output embedding is hop k+1's input) or layerwise (one pair for all hops, "
+                "and a linear map between them)"})
+    position_encoding: bool = field(default=True, metadata={
+        "help": "weigh each word by its place in the sentence (PE); false: a bag of words"})
+    temporal_encoding: bool = field(default=True, metadata={"help": "add a learned vector for each sentence's age"})
+    random_noise: float = field(default=0.1, metadata={
+        "help": "while training, ages shifted as if this fraction of empty memories sat among the sentences (RN)"})
+    linear_start: bool = field(default=True, metadata={
+        "help": "train without the hops' softmaxes until the validation loss stops falling (LS)"})
+    linear_start_lr: float = field(default=0.16, metadata={
+        "help": "step size while linear (the paper's 0.005, x 32); halved on the same schedule"})
+    linear_start_epochs: int = field(default=20, metadata={
+        "help": "the most epochs linear start may last (the authors' code: 20)"})
+    linear_start_end: Literal["validation", "epochs"] = field(default="validation", metadata={
+        "help": "end linear start when the validation loss stops falling (the paper's text) or after exactly "
+                "linear_start_epochs epochs (the authors' code)"})
+    init_std: float = field(default=0.1, metadata={
+        "help": "std of the Gaussian every weight starts from (the paper's)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.random_noise <= 1:
+            raise InputError(f"--random-noise is a fraction: 0 <= noise <= 1, got {self.random_noise}")
+        if self.init_std <= 0 or self.linear_start_lr <= 0:
+            raise InputError(f"--init-std and --linear-start-lr must be positive, got {self.init_std} and "
+                             f"{self.linear_start_lr}")
+
+
 # --- IMDB ------------------------------------------------------------------------------------------------
 
 
@@ -347,6 +402,13 @@ CARDS: dict[str, Card] = {c.name: c for c in (
         "tiny": Preset(TINY, {"generated_stories": 30, "epochs": 2, "embedding_dim": 6, "sentence_hidden": 5,
                               "batch_size": 8}),
     }, "about 5 minutes on 2 CPU cores (20 epochs of 13 s)", "bAbI", BABI_PREDICT),
+    Card("babi_memn2n", "end-to-end memory network, 3 hops over sentences, bAbI QA1 1k (any of the 20 tasks)",
+         "bAbI v1.2", Memn2nConfig, {
+             "faithful": Preset("the paper's best settings for one task of 1k stories: PE LS RN, adjacent tying, "
+                                "3 hops"),
+             "tiny": Preset(TINY, {"generated_stories": 30, "epochs": 2, "embedding_dim": 4, "memory_size": 5,
+                                   "hops": 2, "batch_size": 8, "linear_start_epochs": 1}),
+         }, "about 1 to 3 minutes a 1k task on a CPU (100 epochs of 0.3 to 2 s, 1 thread)", "bAbI", BABI_PREDICT),
     Card("imdb_lstm", "LSTM sentiment classifier, IMDB reviews (maxlen 80)", "IMDB reviews", LstmConfig, {
         "faithful": FAITHFUL,
         "keras_dropout": Preset("Keras' own recurrent-dropout masks, in a step loop (3x slower)",
