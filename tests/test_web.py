@@ -32,7 +32,7 @@ from rnnzoo.cli import build_parser, main
 pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'rnnzoo[web]'")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx (the dev extra)")
 
-with warnings.catch_warnings():  # starlette 1.x asks for httpx2 there; httpx is what pip resolves today
+with warnings.catch_warnings():  # starlette 1.x asks for httpx2 there; httpx is what pip resolves
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
