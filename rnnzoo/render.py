@@ -20,7 +20,14 @@ def babi_text(result: Any) -> str:
     """A BabiAnswer: the answer, the top answers, and the attention per sentence where there is one."""
     lines = [f"answer: {result.answer}  (p={result.probability:.3f})",
              f"top {len(result.top)}:  " + ", ".join(f"{w} {p:.3f}" for w, p in result.top)]
-    if result.attention:
+    hops = getattr(result, "hops", None)
+    if hops:  # a model that reads the story sentence by sentence, hop after hop: each hop's weights
+        lines.append("attention over the story sentences, per hop:")
+        for a_hops in zip(*hops):
+            weights = "  ".join(f"{a.weight:.3f}" for a in a_hops)
+            lines.append(f"  {weights}  {bar(a_hops[-1].weight, 20):<20} {a_hops[-1].sentence}")
+        lines.append("  (" + ", ".join(f"hop {k + 1}" for k in range(len(hops))) + "; the bar: the last hop)")
+    elif result.attention:
         lines.append("attention over the story sentences:")
         lines += [f"  {a.weight:.3f} {bar(a.weight):<40} {a.sentence}" for a in result.attention]
     return "\n".join(lines)

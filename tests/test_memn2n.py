@@ -390,3 +390,16 @@ def test_words_as_written_with_lowercase_and_punctuation_off() -> None:
     assert babi.normalize(data, lowercase=False, punctuation=True) == data
     meta = EXAMPLE.load_data(EXAMPLE.config("tiny", lowercase=False, punctuation=True), seed=0).meta
     assert {".", "?", "Mary"} <= set(meta["vocab"]) and meta["sentence_maxlen"] == 7
+
+
+def test_the_command_line_prints_every_hops_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnzoo.cli import main
+
+    run = _train(tmp_path / "run", epochs=1, linear_start=False)
+    capsys.readouterr()
+    assert main(["predict", str(run.run_dir), "--story", "Mary moved to the bathroom. John went to the hallway.",
+                 "--question", "Where is Mary?"]) == 0
+    out = capsys.readouterr().out
+    assert "per hop:" in out and "(hop 1, hop 2; the bar: the last hop)" in out
+    rows = [line for line in out.splitlines() if line.endswith("john went to the hallway")]
+    assert len(rows) == 1 and len(rows[0].split()[:2]) == 2  # one weight per hop before the sentence
