@@ -98,7 +98,10 @@ class MemN2N(nn.Module):
         for hop in range(self.hops):
             m, c = memories[self.input_index[hop]], memories[self.output_index[hop]]  # (B, M, d) each
             scores = self.match(torch.bmm(m, u.unsqueeze(2)).squeeze(2))  # (B, M)
-            if self.linear:
+            if torch.compiler.is_exporting():  # a traced graph has no branch on a buffer: both, then the one
+                softmax = scores.masked_fill(~present, torch.finfo(scores.dtype).min).softmax(-1)
+                p = self.attention(torch.where(self.linear.bool(), scores * present, softmax))  # (B, M)
+            elif self.linear:
                 p = self.attention(scores * present)  # (B, M): linear start, no softmax
             else:
                 p = self.attention(scores.masked_fill(~present, torch.finfo(scores.dtype).min).softmax(-1))  # (B, M)
