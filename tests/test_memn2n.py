@@ -14,7 +14,7 @@ import torch
 
 from rnnzoo.data import babi
 from rnnzoo.errors import InputError
-from rnnzoo.models.memn2n import MemN2N, bag_of_words_weights, position_encoding_weights
+from rnnzoo.models.memn2n import MemN2N, bag_of_words_weights, code_position_encoding_weights, position_encoding_weights
 from rnnzoo.specs import get_example
 from rnnzoo.specs.babi import KNOWN_SENTENCE_SHAPES, BabiAnswer, linear_start_length, step_size
 from rnnzoo.summary import layer_rows
@@ -101,17 +101,35 @@ def test_position_encoding_is_the_papers_formula() -> None:
     assert torch.equal(bag_of_words_weights(words, d), (words != 0).float()[..., None].expand(3, 5, d))
 
 
-@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
-def test_shapes_and_a_gradient_on_every_parameter(tying: str) -> None:
-    model, meta = _model(weight_tying=tying, hops=3)
+def test_code_position_encoding_is_the_authors_formula_with_one_length() -> None:
+    words = torch.tensor([[0, 0, 5, 3, 9], [4, 0, 2, 0, 7]])
+    d, J = 4, 6
+    weights = code_position_encoding_weights(words, d, J)
+    for row in range(2):
+        positions = [i for i in range(5) if words[row, i] != 0]
+        for i in range(5):
+            for k in range(1, d + 1):
+                j = positions.index(i) + 1 if i in positions else None
+                expected = 0.0 if j is None else 1 + 4 * (k - (d + 1) / 2) * (j - (J + 1) / 2) / (d * J)
+                assert float(weights[row, i, k - 1]) == pytest.approx(expected, abs=1e-6), (row, i, k)
+    # the same words at the same places weigh the same in a sentence of any length (J is the task's)
+    assert torch.equal(weights[0, 2:4], code_position_encoding_weights(torch.tensor([[5, 3]]), d, J)[0])
+    assert torch.equal(code_position_encoding_weights(words, d), code_position_encoding_weights(words, d, 5))
+
+
+@pytest.mark.parametrize("tying, empty", [("adjacent", "attended"), ("layerwise", "masked")])
+def test_shapes_and_a_gradient_on_every_parameter(tying: str, empty: str) -> None:
+    model, meta = _model(weight_tying=tying, hops=3, empty_memories=empty)
     (story, question), target = EXAMPLE.synthetic_batch(EXAMPLE.config("tiny"), meta, 3,
                                                         torch.Generator().manual_seed(0))
     assert story.shape == (3, 5, 6) and question.shape == (3, 3)
     logits, attention = model.read(story, question)
     assert logits.shape == (3, 20) and len(attention) == 3 and all(p.shape == (3, 5) for p in attention)
     present = story.ne(0).any(-1)
-    for p in attention:  # a softmax over the story's sentences; padding slots get nothing
-        assert torch.allclose(p.sum(1), torch.ones(3)) and (p[~present] == 0).all()
+    assert (~present).any()
+    for p in attention:  # a softmax over the memory; masked, the empty slots get nothing
+        assert torch.allclose(p.sum(1), torch.ones(3))
+        assert (p[~present] == 0).all() if empty == "masked" else (p[~present] > 0).all()
     torch.nn.functional.cross_entropy(logits, target).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
@@ -191,16 +209,18 @@ def test_linear_start_ends_when_the_validation_loss_stops_falling() -> None:
     assert linear_start_length([5.0, 4.0, 3.0, 2.0], 3) == 3  # at most `most` epochs
 
 
-def test_step_size_halves_every_25_epochs() -> None:
+def test_step_size_halves_every_25_epochs_of_its_phase() -> None:
     cfg = EXAMPLE.config()
-    assert (cfg.lr, cfg.linear_start_lr, cfg.clip_norm) == (0.32, 0.16, 1.25)  # the paper's x 32 and / 32
-    assert [step_size(cfg, e, False) for e in (0, 24, 25, 50, 99)] == [0.32, 0.32, 0.16, 0.08, 0.04]
-    assert step_size(cfg, 30, True) == 0.08
-    assert step_size(EXAMPLE.config(lr_halving_epochs=0), 99, False) == 0.32
+    assert (cfg.lr, cfg.linear_start_lr, cfg.clip_norm) == (0.16, 0.16, 1.25)  # the code's 0.005 x 32, 40 / 32
+    assert (cfg.epochs, cfg.linear_start_epochs, cfg.linear_start_end) == (120, 20, "epochs")
+    assert [step_size(cfg, e, False) for e in (0, 24, 25, 50, 99)] == [0.16, 0.16, 0.08, 0.04, 0.02]
+    assert [step_size(cfg, e, False, since=20) for e in (20, 44, 45, 119)] == [0.16, 0.16, 0.08, 0.02]
+    assert step_size(cfg, 19, True) == 0.16
+    assert step_size(EXAMPLE.config(lr_halving_epochs=0), 99, False) == 0.16
 
 
 def test_begin_epoch_switches_the_model_and_sets_the_step_size() -> None:
-    cfg = EXAMPLE.config()
+    cfg = EXAMPLE.config(linear_start_end="validation", lr=0.32)  # the paper's text
     model, _ = _model()
     optimizer = EXAMPLE.make_optimizer(cfg, model.parameters())
     history = [{"val_loss": 2.0}, {"val_loss": 1.0}]
@@ -209,7 +229,9 @@ def test_begin_epoch_switches_the_model_and_sets_the_step_size() -> None:
     history.append({"val_loss": 1.2})
     EXAMPLE.begin_epoch(cfg, 3, history, model, optimizer)
     assert int(model.linear) == 0 and optimizer.param_groups[0]["lr"] == 0.32
-    fixed = EXAMPLE.config(linear_start_end="epochs", linear_start_epochs=4)  # the authors' code: a set length
+    EXAMPLE.begin_epoch(cfg, 28, history + [{"val_loss": 1.0}] * 25, model, optimizer)  # 25 epochs after LS
+    assert int(model.linear) == 0 and optimizer.param_groups[0]["lr"] == 0.16
+    fixed = EXAMPLE.config(linear_start_epochs=4)  # the default: the authors' code, a set length
     EXAMPLE.begin_epoch(fixed, 3, history, model, optimizer)
     assert int(model.linear) == 1
     EXAMPLE.begin_epoch(fixed, 4, history, model, optimizer)
@@ -238,13 +260,14 @@ def _train(run_dir: Path, resume: bool = False, **settings):
 
 
 def test_tiny_preset_trains_through_linear_start_and_resumes_the_same(tmp_path: Path) -> None:
-    settings = {"epochs": 4, "linear_start_epochs": 2}
+    # the paper's text: linear start until the validation loss stops falling, then twice the step
+    settings = {"epochs": 4, "linear_start_epochs": 2, "linear_start_end": "validation", "lr": 0.32}
     whole = _train(tmp_path / "whole", **settings)
     assert whole.test is not None and len(whole.history) == 4
     last = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     assert int(last["model"]["linear"]) == 0  # softmax back on after at most 2 epochs
     assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.32)
-    _train(tmp_path / "parts", epochs=1, linear_start_epochs=2)
+    _train(tmp_path / "parts", **{**settings, "epochs": 1})
     first = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
     assert int(first["model"]["linear"]) == 1 and first["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.16)
     resumed = _train(tmp_path / "parts", resume=True, **settings)
@@ -265,7 +288,7 @@ def test_predict_shows_each_hops_attention_over_the_sentences(tmp_path: Path) ->
     for hop in result.hops:
         assert [a.sentence for a in hop] == ["mary moved to the bathroom", "john went to the hallway",
                                              "sandra went back to the garden"]  # as the model reads them
-        assert sum(a.weight for a in hop) == pytest.approx(1.0, abs=1e-5)
+        assert 0 < sum(a.weight for a in hop) < 1  # the rest went to the two empty memory slots
     assert result.to_dict()["hops"][0][0]["sentence"] == "mary moved to the bathroom"
     long_story = " ".join(["John went to the hallway."] * 8)
     cut = model.predict(story=long_story, question="Where is John?")

@@ -239,12 +239,12 @@ def linear_start_length(val_losses: Sequence[float], most: int) -> int | None:
     return None
 
 
-def step_size(cfg: Memn2nConfig, epoch: int, linear: bool) -> float:
+def step_size(cfg: Memn2nConfig, epoch: int, linear: bool, since: int = 0) -> float:
     """The SGD step size of `epoch` (from 0): the linear-start or the main rate, halved every
-    `lr_halving_epochs` epochs of the run."""
+    `lr_halving_epochs` epochs from epoch `since` (where linear start ended: training starts again)."""
     base = cfg.linear_start_lr if linear else cfg.lr
     assert base is not None
-    return base * 0.5 ** (epoch // cfg.lr_halving_epochs) if cfg.lr_halving_epochs else base
+    return base * 0.5 ** ((epoch - since) // cfg.lr_halving_epochs) if cfg.lr_halving_epochs else base
 
 
 class BabiMemn2n(_Babi):
@@ -289,14 +289,15 @@ class BabiMemn2n(_Babi):
 
     def build_model(self, cfg: Memn2nConfig, meta: Mapping[str, Any]) -> nn.Module:
         return MemN2N(len(meta["vocab"]) + 1, meta["memory_size"], cfg.embedding_dim, cfg.hops, cfg.weight_tying,
-                      cfg.position_encoding, cfg.temporal_encoding, cfg.random_noise, cfg.init_std)
+                      cfg.position_encoding, cfg.temporal_encoding, cfg.random_noise, cfg.init_std,
+                      cfg.position_formula, cfg.empty_memories)
 
     def begin_epoch(self, cfg: Memn2nConfig, epoch: int, history: Sequence[Mapping[str, Any]], model: nn.Module,
                     optimizer: torch.optim.Optimizer) -> None:
         """Linear start and the step size, from the epoch and the validation losses so far alone (so a resumed
         run repeats them): the model is linear until the validation loss stops falling, or for at most
         `linear_start_epochs` epochs (exactly those with linear_start_end "epochs"); the step size is
-        `linear_start_lr` meanwhile, `lr` after, each halved every `lr_halving_epochs` epochs of the run."""
+        `linear_start_lr` meanwhile, `lr` after, each halved every `lr_halving_epochs` epochs of its phase."""
         assert isinstance(model, MemN2N)
         if cfg.linear_start_end == "epochs":
             ended: int | None = cfg.linear_start_epochs
@@ -304,8 +305,9 @@ class BabiMemn2n(_Babi):
             ended = linear_start_length([record["val_loss"] for record in history], cfg.linear_start_epochs)
         linear = cfg.linear_start and (ended is None or epoch < ended)
         model.linear.fill_(int(linear))
+        since = ended if cfg.linear_start and ended is not None and not linear else 0
         for group in optimizer.param_groups:
-            group["lr"] = step_size(cfg, epoch, linear)
+            group["lr"] = step_size(cfg, epoch, linear, since)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, meta: Mapping[str, Any], story: str, question: str,  # type: ignore[override]
