@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnnzoo.runs import Run, load_run
-from rnnzoo.specs import CARDS, get_card, get_example
-from rnnzoo.training import train as train_loop
+from rnnzoo.specs.settings import CARDS, get_card
+
+if TYPE_CHECKING:
+    from rnnzoo.runs import Run
 
 __all__ = ["ExampleInfo", "examples", "load", "train"]
 
@@ -39,7 +40,7 @@ class ExampleInfo:
 
 
 def examples() -> list[ExampleInfo]:
-    """The seven examples, in the order of `rnnzoo list`."""
+    """The examples, in the order of `rnnzoo list` (this reads their cards alone: it imports no torch)."""
     return [ExampleInfo(c.name, c.title, c.data, {n: p.about for n, p in c.presets.items()}, c.typical_time, c.metric)
             for c in CARDS.values()]
 
@@ -48,6 +49,7 @@ def load(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> Run:
     """A trained run, ready to `predict`: `run` is a run folder (runs/<example>/<id>), a checkpoint file,
     or an example name (its latest run under $RNNZOO_RUNS, default ./runs); `checkpoint` "best" (on
     validation) or "last"; `device` "cpu" or "cuda"."""
+    from rnnzoo.runs import load_run
     from rnnzoo.training import resolve_device
 
     return load_run(run, checkpoint, resolve_device(device))
@@ -58,6 +60,10 @@ def train(example: str, preset: str = "faithful", *, seed: int = 0, device: str 
     """Train `example` with a preset and any settings of its Config (e.g. `epochs=5`, `lr=0.002`), writing
     a run folder as `rnnzoo train` does; returns the run, loaded from its best checkpoint. Ctrl-C stops at
     the next step with a checkpoint saved (KeyboardInterrupt is then raised, naming the folder to resume)."""
+    from rnnzoo.runs import load_run
+    from rnnzoo.specs import get_example
+    from rnnzoo.training import train as train_loop
+
     card = get_card(example)
     cfg = card.config(preset, **settings)
     result = train_loop(get_example(example), cfg, seed=seed, device=device,

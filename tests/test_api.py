@@ -247,6 +247,9 @@ def test_the_command_line_starts_without_torch() -> None:
         code = (f"import sys; from rnnzoo.cli import main; main({argv!r}); "
                 "assert 'torch' not in sys.modules, 'torch imported'")
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
+    code = ("import sys, rnnzoo; names = [e.name for e in rnnzoo.examples()]; "
+            "assert 'babi_memn2n' in names and 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 LAYERS = {  # each layer and the layers it must not import (imports run faces -> runs/training -> specs -> models)
