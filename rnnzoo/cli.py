@@ -457,13 +457,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         from rnnzoo.readers import read_reviews
 
         reviews = list(read_reviews(args.text, args.file, args.column, card.predict_options))
-        try:
-            scores = run.predict([text for _, text in reviews])
-        except InputError as e:  # name the review by where it came from, not by its number in the list
-            match = re.match(r"review (\d+)(.*)", str(e), re.S)
-            if not match:
-                raise
-            raise InputError(f"{reviews[int(match.group(1)) - 1][0]}{match.group(2)}") from None
+        scores = run.predict([text for _, text in reviews], names=[where for where, _ in reviews])
         for (where, text), score in zip(reviews, scores):
             _warn(score.warnings, where)
             if args.json:

@@ -97,6 +97,10 @@ def test_imdb_predict_takes_a_string_or_a_list(runs: dict[str, Path]) -> None:
                          (["fine", "  "], "review 2 is empty"), (["?! ..."], "review 1: the review has no words")):
         with pytest.raises(rnnzoo.InputError, match=message):
             model.predict(bad)
+    with pytest.raises(rnnzoo.InputError, match="^line 7 is empty"):  # named as the caller names it
+        model.predict(["fine", " "], names=["line 6", "line 7"])
+    with pytest.raises(rnnzoo.InputError, match="one name per review"):
+        model.predict(["fine"], names=[])
 
 
 def test_mnist_predict_takes_paths_pil_images_and_arrays(runs: dict[str, Path], tmp_path: Path) -> None:

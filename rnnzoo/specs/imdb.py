@@ -126,8 +126,9 @@ class _Imdb(Example):
     # --- prediction ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, model: nn.Module, meta: Mapping[str, Any], texts: str | Sequence[str],  # type: ignore[override]
-                batch_size: int = 256) -> ReviewScore | list[ReviewScore]:
-        """Score review text(s): one string gives one ReviewScore, a list gives a list.
+                batch_size: int = 256, names: Sequence[str] | None = None) -> ReviewScore | list[ReviewScore]:
+        """Score review text(s): one string gives one ReviewScore, a list gives a list. An error names a
+        review by its number ("review 2"), or by its entry in `names` (where it came from: "line 2", ...).
 
         >>> model.predict("A moving, beautifully acted film.").label
         'positive'
@@ -144,14 +145,17 @@ class _Imdb(Example):
             common.append(f"this run was trained with text normaliser version {meta['normaliser']}, this rnnzoo "
                           f"has version {imdb.NORMALISER_VERSION}; words may be split differently")
         indices = imdb.word_indices(meta["vocab"], meta["index_from"])
+        if names is not None and len(names) != len(reviews):
+            raise InputError(f"give one name per review: {len(names)} names for {len(reviews)} reviews")
         encoded = []
         for n, text in enumerate(reviews, start=1):
+            name = names[n - 1] if names is not None else f"review {n}"
             if not text.strip():
-                raise InputError(f"review {n} is empty; give the review's text")
+                raise InputError(f"{name} is empty; give the review's text")
             try:
                 encoded.append(imdb.encode(text, indices, meta["maxlen"]))
             except DataError as e:
-                raise InputError(f"review {n}: {e}; give review text") from None
+                raise InputError(f"{name}: {e}; give review text") from None
         model.eval()
         device = model_device(model)
         probs: list[float] = []
