@@ -6,7 +6,9 @@ model. The memory holds the story's sentences (its last 50), each as the sum of 
 their place in the sentence (position encoding, PE) and given a vector for its age (temporal encoding). The
 question's vector u reads the memory K times (hops): a softmax over the sentences of the match m_i . u picks
 where to look, the output vectors c_i are added up with those weights into o, and u + o asks the next hop.
-The answer is a softmax over the vocabulary of W (u + o) after the last hop.
+The answer is a softmax over the vocabulary of W (u + o) after the last hop. The slots of a story shorter than
+the memory hold zero vectors, which the softmax attends to like the others (a place to look at nothing), as in
+the authors' code; `empty_memories="masked"` leaves them out instead.
 
 Weights are tied across hops in one of the paper's two ways: adjacent (the output embedding of hop k is the
 input embedding of hop k+1, the question embedding is the first input embedding and the answer matrix the
