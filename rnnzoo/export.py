@@ -209,15 +209,15 @@ def onnx_parity(path: Path, example: Example, cfg: Any, meta: Mapping[str, Any],
     place, e.g. another number of frames)."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+    runtime = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in runtime.get_inputs()]
     meta = {**meta, **(shapes or {})}
     diffs = {}
     for batch in batches:
         inputs, _ = example.synthetic_batch(cfg, meta, batch, torch.Generator().manual_seed(batch))
         with torch.no_grad():
             expected = model(*inputs).numpy()
-        (got,) = session.run(None, {n: x.numpy() for n, x in zip(names, inputs)})
+        (got,) = runtime.run(None, {n: x.numpy() for n, x in zip(names, inputs)})
         diffs[batch] = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
     return diffs
 

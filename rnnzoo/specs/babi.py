@@ -295,8 +295,8 @@ class BabiMemn2n(_Babi):
     def begin_epoch(self, cfg: Memn2nConfig, epoch: int, history: Sequence[Mapping[str, Any]], model: nn.Module,
                     optimizer: torch.optim.Optimizer) -> None:
         """Linear start and the step size, from the epoch and the validation losses so far alone (so a resumed
-        run repeats them): the model is linear until the validation loss stops falling, or for at most
-        `linear_start_epochs` epochs (exactly those with linear_start_end "epochs"); the step size is
+        run repeats them): the model is linear for the first `linear_start_epochs` epochs (linear_start_end
+        "epochs", the default) or until the validation loss stops falling, at most as long; the step size is
         `linear_start_lr` meanwhile, `lr` after, each halved every `lr_halving_epochs` epochs of its phase."""
         assert isinstance(model, MemN2N)
         if cfg.linear_start_end == "epochs":
@@ -316,7 +316,7 @@ class BabiMemn2n(_Babi):
         each hop's attention over the story's sentences (`hops`; `attention` is the last hop's).
 
         >>> model.predict(story="Mary moved to the bathroom. John went to the hallway.", question="Where is Mary?")
-        BabiAnswer(answer='bathroom', ..., attention=[SentenceWeight('Mary moved to the bathroom .', 0.97), ...],
+        BabiAnswer(answer='bathroom', ..., attention=[SentenceWeight('mary moved to the bathroom', 0.97), ...],
                    ..., hops=[[...], [...], [...]])
         """
         assert isinstance(model, MemN2N)
