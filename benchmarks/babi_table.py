@@ -1,14 +1,15 @@
 """Train bAbI models on many tasks and seeds, and write the table of test accuracies beside published ones.
 
 Each (model, task, size, seed) is one `python -m rnnzoo train` subprocess with its own run folder; its test
-score is that of the checkpoint picked on validation (the run's test.json). A finished one leaves a JSON
-record in OUT/records/, so a rerun skips it (interrupt and rerun at will); the table is written from the
-records alone, one section per training size. Per task and model it gives the mean test accuracy over the
-seeds and the test accuracy of the one seed picked on validation accuracy (the test set picks nothing).
-Published columns come beside ours: the Keras babi_rnn docstring's, the bAbI paper's LSTM baseline (Weston et
-al. 2015, as that docstring quotes it) and End-To-End Memory Networks' best one-task model (Sukhbaatar et al.
-2015, Table 1, 1k: PE LS RN; for 10k its summary rows). Failed tasks are those above 5% error, as in both
-papers. A copy without a task's training file (some lack QA3's en-10k one) gets a cell that says so.
+score is that of the checkpoint picked on validation (the run's test.json). A finished one leaves a JSON record
+in OUT/records/, so a rerun skips it and continues an interrupted training from its last checkpoint (interrupt
+and rerun at will); the table is written from the records alone, one section per training size. Per task and
+model it gives the mean test accuracy over the seeds and the test accuracy of the one seed picked on validation
+accuracy (the test set picks nothing). Published columns come beside ours: the Keras babi_rnn docstring's, the
+bAbI paper's LSTM baseline (Weston et al. 2015, as that docstring quotes it) and End-To-End Memory Networks'
+best one-task model (Sukhbaatar et al. 2015, Table 1, 1k: PE LS RN; for 10k its summary rows). Failed tasks are
+those above 5% error, as in both papers. A copy without a task's training file (some lack QA3's en-10k one) gets
+a cell that says so.
 
     OMP_NUM_THREADS=1 RNNZOO_MIRROR=... python benchmarks/babi_table.py --models babi_memn2n --tasks 1-20 \\
         --sizes 1k --seeds 1 --out benchmarks/results/babi-table-memn2n-1k
@@ -26,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -95,17 +96,22 @@ def run_one(args: argparse.Namespace, model: str, task: int, size: str, seed: in
     if missing:
         record.update(status="unavailable", message=missing)
     else:
-        if run_dir.exists():  # an interrupted attempt: start it again
-            shutil.rmtree(run_dir)
         command = [sys.executable, "-m", "rnnzoo", "train", model, "--preset", args.preset, "--task", str(task),
                    "--size", size, "--seed", str(seed), "--run-dir", str(run_dir), "--quiet", *extra]
-        started = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
-        record["seconds"] = round(time.perf_counter() - started, 1)
         record["command"] = " ".join(command[1:command.index("--run-dir")] + command[command.index("--quiet"):])
-        if proc.returncode != 0:
-            record.update(status="failed", message=(proc.stderr or proc.stdout)[-2000:])
+        started, returncode, output = time.perf_counter(), 0, ""
+        if not (run_dir / "test.json").is_file():  # (with one, it finished but stopped before its record)
+            if (run_dir / "config.json").is_file():  # an interrupted attempt: continue from its last checkpoint
+                record["resumed"] = True
+                command = [sys.executable, "-m", "rnnzoo", "train", model, "--resume", str(run_dir), "--quiet"]
+            elif run_dir.exists():  # killed before it wrote its settings
+                shutil.rmtree(run_dir)
+            proc = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+            returncode, output = proc.returncode, proc.stderr or proc.stdout
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        if returncode != 0:
+            record.update(status="failed", message=output[-2000:])
         else:
             test = json.loads((run_dir / "test.json").read_text())
             history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -214,10 +220,13 @@ def main() -> None:
               f"about {estimate / 60:.0f} minutes with --jobs {args.jobs} (rough single-thread estimates)",
               flush=True)
         with ThreadPoolExecutor(args.jobs) as pool:
-            for record in pool.map(lambda w: run_one(args, *w, extra), pending):
+            futures = [pool.submit(run_one, args, *w, extra) for w in pending]
+            for n, future in enumerate(as_completed(futures), 1):  # as they finish, not in the order started
+                record = future.result()
                 score = f"{100 * record['test_accuracy']:.1f}%" if record["status"] == "ok" else record["status"]
-                print(f"{key(record['model'], record['task'], record['size'], record['seed'])}: {score} "
-                      f"({record.get('seconds', 0):.0f} s)", flush=True)
+                print(f"[{n}/{len(pending)}] {key(record['model'], record['task'], record['size'], record['seed'])}: "
+                      f"{score} ({record.get('seconds', 0):.0f} s{', resumed' if record.get('resumed') else ''})",
+                      flush=True)
     records = [r for r in load_records(args.out) if r["model"] in models and r["size"] in sizes]
     text = "\n".join(f"## {size} training stories\n\n" + table(records, tasks, size) for size in sizes)
     (args.out / "table.md").write_text(text)

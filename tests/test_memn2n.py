@@ -407,6 +407,43 @@ def test_babi_table_skips_recorded_runs(tmp_path: Path, monkeypatch: pytest.Monk
         babi_table.main()
 
 
+def test_babi_table_continues_an_interrupted_run_and_reads_a_finished_one(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import json
+    import subprocess
+
+    from benchmarks import babi_table
+
+    commands: list[list[str]] = []
+
+    def fake_train(command, **kwargs):  # what `rnnzoo train` leaves in its run folder
+        commands.append(command)
+        run_dir = Path(command[command.index("--resume" if "--resume" in command else "--run-dir") + 1])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "test.json").write_text(json.dumps({"accuracy": 0.75, "best_epoch": 2}))
+        (run_dir / "metrics.jsonl").write_text('{"val_accuracy": 0.5}\n{"val_accuracy": 0.8}\n')
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(babi_table, "unavailable", lambda task, size: None)
+    monkeypatch.setattr(babi_table.subprocess, "run", fake_train)
+    args = argparse.Namespace(out=tmp_path, runs=tmp_path / "runs", preset="faithful")
+    fresh = babi_table.run_one(args, "babi_rnn", 1, "1k", 0, [])
+    assert "--run-dir" in commands[0] and "--resume" not in commands[0] and "resumed" not in fresh
+    assert (fresh["status"], fresh["test_accuracy"], fresh["val_accuracy"]) == ("ok", 0.75, 0.8)
+
+    interrupted = tmp_path / "runs" / babi_table.key("babi_rnn", 2, "1k", 0)
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.json").write_text("{}")
+    resumed = babi_table.run_one(args, "babi_rnn", 2, "1k", 0, [])
+    assert commands[1][-3:] == ["--resume", str(interrupted), "--quiet"] and resumed["resumed"] is True
+    assert "--task 2" in resumed["command"] and "--resume" not in resumed["command"]  # the command to rerun it
+
+    babi_table.run_one(args, "babi_rnn", 2, "1k", 0, [])  # finished before its record: read, not trained
+    assert len(commands) == 2
+    assert json.loads((tmp_path / "records" / "babi_rnn-qa2-1k-s0.json").read_text())["test_accuracy"] == 0.75
+
+
 def test_babi_table_knows_the_missing_qa3_10k_file(real_data) -> None:
     from benchmarks.babi_table import unavailable
 
