@@ -12,5 +12,10 @@ class InputError(ValueError):
     """A user mistake: the message says what was wrong and what is valid."""
 
 
+class TooLarge(InputError):
+    """An input over a size limit (a picture or movie of too many pixels, a web request over its limits); the
+    web app answers it with status 413."""
+
+
 class DataError(Exception):
     """A dataset is missing, corrupt or cannot be fetched; the message says what is wrong and what to do."""

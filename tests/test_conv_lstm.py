@@ -87,6 +87,30 @@ def test_splits_train_validation_and_test_movies() -> None:
         example.load_data(example.config("tiny", train_movies=12), seed=0)
 
 
+def test_movie_files_decode_alike_from_disk_and_from_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rnnzoo.errors import TooLarge
+
+    frames = np.zeros((6, 12, 12), np.uint8)
+    for t in range(6):
+        frames[t, 4:7, 2 + t:5 + t] = 255
+    pictures = [Image.fromarray(f) for f in frames]
+    pictures[0].save(tmp_path / "m.gif", save_all=True, append_images=pictures[1:])
+    raw = (tmp_path / "m.gif").read_bytes()
+    assert np.array_equal(movies.decode_movie(io.BytesIO(raw)), frames)
+    assert np.array_equal(movies.read_movie(tmp_path / "m.gif", 12), frames / 255)
+    with pytest.raises(TooLarge, match="more than 500 pixels in all"):  # found at the fourth frame of 144 pixels
+        movies.decode_movie(io.BytesIO(raw), "the upload", max_pixels=500)
+    monkeypatch.setattr(movies, "MAX_FRAMES", 4)  # one frame past the most is decoded, so the refusal names it
+    assert len(movies.decode_movie(io.BytesIO(raw))) == 5
+    with pytest.raises(InputError, match="needs 2 to 4 frames, got 5"):
+        movies.read_movie(tmp_path / "m.gif", 12)
+    (tmp_path / "notes.gif").write_text("not a movie")
+    with pytest.raises(InputError, match="cannot read .*notes.gif as a movie"):
+        movies.read_movie(tmp_path / "notes.gif", 12)
+
+
 # --- the ConvLSTM layer -----------------------------------------------------------------------------------------
 
 

@@ -257,7 +257,7 @@ def test_image_files_of_any_kind(tmp_path: Path, name: str, make) -> None:
 def test_unreadable_and_blank_images_are_clear_errors(tmp_path: Path) -> None:
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
-    with pytest.raises(InputError, match="not an image file"):
+    with pytest.raises(InputError, match="is not a picture Pillow can read"):
         mnist.prepare_image(text)
     with pytest.raises(InputError, match="no image file"):
         mnist.prepare_image(tmp_path / "missing.png")

@@ -216,7 +216,7 @@ def test_bad_input_gets_a_4xx_json_error_with_the_input_errors_message(client: T
     assert error_of(client.post("/api/conv_lstm/predict", json={"movie": True}), 400) == \
         "movie must be a whole number, got a JSON boolean"
     assert error_of(client.post("/api/conv_lstm/predict", json={"upload": "data:x;base64,AAAA"}), 400).startswith(
-        "a movie is an animated GIF or a .npy array")
+        "cannot read the upload as a movie: give an animated GIF or a .npy array")
 
 
 def test_unknown_examples_and_examples_without_a_run_are_404(client: TestClient) -> None:

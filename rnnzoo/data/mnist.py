@@ -16,16 +16,17 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnnzoo.data.cache import DataError, Dataset, Resource, require
-from rnnzoo.errors import InputError
+from rnnzoo.errors import InputError, TooLarge
 from rnnzoo.files import write_atomically
 
 if TYPE_CHECKING:
@@ -165,26 +166,36 @@ INK = 0.25  # after the background is removed, pixels above this fraction of the
 FLOOR = 0.08  # below this the pixel is background (paper texture, sensor noise) and becomes 0
 
 
-def load_grey(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as grey levels (H, W) float32 in [0, 255]; transparency is flattened onto a background
-    that contrasts with the strokes. Any file that cannot be read as such (not an image, damaged, NaN or
-    infinite pixels) is an InputError naming it."""
+def load_grey(source: str | os.PathLike[str] | bytes, max_pixels: int | None = None) -> np.ndarray:
+    """An image file, or its bytes, as grey levels (H, W) float32 in [0, 255]; transparency is flattened onto
+    a background that contrasts with the strokes. Any input that cannot be read as such (not an image,
+    damaged, NaN or infinite pixels) is an InputError naming it; one of more than `max_pixels` pixels is a
+    TooLarge, found before it is decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no image file at {path}")
+    if isinstance(source, bytes):
+        file: Any = io.BytesIO(source)
+        name = "the image"
+    else:
+        file = Path(source)
+        name = str(file)
+        if not file.is_file():
+            raise InputError(f"no image file at {file}")
     try:
-        with Image.open(path) as img:
-            return _grey_of_pil(img, str(path))
+        with Image.open(file) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise TooLarge(f"{name} has {width}x{height} pixels; at most {max_pixels:,} pixels are accepted")
+            return _grey_of_pil(img, name)
     except InputError:
         raise
     except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
+        raise InputError(f"{name} is not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
                          ) from None
     except Exception as e:  # a damaged file fails in its decoder with any of many types (OSError,
         # ValueError, SyntaxError, struct.error, EOFError, DecompressionBombError ...): all mean "unreadable"
-        raise InputError(f"cannot read the image {path}: {e or type(e).__name__}") from None
+        raise InputError(f"cannot read {'' if isinstance(source, bytes) else 'the image '}{name}: "
+                         f"{e or type(e).__name__}") from None
 
 
 def _grey_of_pil(img: PILImage, source: str) -> np.ndarray:

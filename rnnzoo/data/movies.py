@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from rnnzoo.errors import InputError
+from rnnzoo.errors import InputError, TooLarge
 
 SQUARES = (3, 7)  # squares per movie, inclusive
 HALF_SIZES = (2, 3)  # half-size w of a square, inclusive
@@ -143,7 +143,7 @@ def _resized(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def _read_movie_file(path: Path) -> np.ndarray:
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
@@ -163,16 +163,40 @@ def _read_movie_file(path: Path) -> np.ndarray:
         return np.stack(frames)
     if not path.is_file():
         raise InputError(f"no movie at {path}: give a .npy file, a GIF or a folder of PNG frames")
-    if path.suffix.lower() == ".npy":
+    with path.open("rb") as file:
+        return decode_movie(file, str(path))
+
+
+def decode_movie(file: BinaryIO, where: str = "the movie", max_pixels: int | None = None) -> np.ndarray:
+    """The frames (F, H, W) of a movie file: a .npy array (read without unpickling: it never runs code) or an
+    animated picture (GIF, or any Pillow reads) as grey levels. At most MAX_FRAMES + 1 frames are decoded (a
+    longer movie is then refused by `read_movie`); with `max_pixels`, a movie of more pixels in all is a
+    TooLarge, found before more are decoded. `where` names the file in messages."""
+    from PIL import Image, ImageSequence
+
+    start = file.read(6)
+    file.seek(0)
+    if start == b"\x93NUMPY":
         try:
-            return np.load(path, allow_pickle=False)  # never runs code
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path} is not a readable .npy array ({e})") from None
+            array = np.load(file, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise InputError(f"{where} is not a readable .npy array ({e})") from None
+        if max_pixels is not None and array.size > max_pixels:
+            raise TooLarge(f"{where} has more than {max_pixels:,} pixels in all")
+        return array
     try:
-        with Image.open(path) as image:
-            frames = [np.asarray(frame.convert("L")) for _, frame in zip(range(MAX_FRAMES + 1),
-                                                                         ImageSequence.Iterator(image))]
-    except (OSError, UnidentifiedImageError, ValueError, EOFError) as e:
-        raise InputError(f"{path} is not a readable movie: give a .npy file, a GIF or a folder of PNG frames ({e})"
-                         ) from None
+        with Image.open(file) as image:
+            width, height = image.size
+            frames = []
+            for frame in ImageSequence.Iterator(image):
+                if len(frames) > MAX_FRAMES:
+                    break
+                if max_pixels is not None and (len(frames) + 1) * width * height > max_pixels:
+                    raise TooLarge(f"{where} has more than {max_pixels:,} pixels in all (frames of {width}x{height})")
+                frames.append(np.asarray(frame.convert("L")))
+    except TooLarge:
+        raise
+    except (OSError, ValueError, EOFError, SyntaxError) as e:  # (UnidentifiedImageError is an OSError)
+        raise InputError(f"cannot read {where} as a movie: give an animated GIF or a .npy array of shape (frames, "
+                         f"height, width) ({e})") from None
     return np.stack(frames)

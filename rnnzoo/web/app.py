@@ -30,11 +30,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from rnnzoo.errors import DataError, InputError
+from rnnzoo.errors import DataError, InputError, TooLarge
 from rnnzoo.runs import Run
 from rnnzoo.specs.settings import CARDS, did_you_mean
 from rnnzoo.web import inputs
-from rnnzoo.web.inputs import Limits, TooLarge, check_fields, check_length, decode_data_url, parse_object
+from rnnzoo.web.inputs import Limits, check_fields, check_length, decode_data_url, parse_object
 
 log = logging.getLogger("rnnzoo.web")
 DEFAULT_LIMITS = Limits()

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.errors import InputError
+from rnnzoo.data.mnist import load_grey
+from rnnzoo.data.movies import decode_movie
+from rnnzoo.errors import InputError, TooLarge
 from rnnzoo.specs.settings import did_you_mean
 
 
@@ -33,10 +35,6 @@ class Limits:
     reviews: int = 64
     image_pixels: int = 4_000_000  # a 2000x2000 picture of a digit
     movie_pixels: int = 4_000_000  # e.g. 500 frames of 89x89
-
-
-class TooLarge(InputError):
-    """A request over one of the Limits (answered with status 413)."""
 
 
 def parse_object(body: bytes) -> dict[str, Any]:
@@ -97,60 +95,12 @@ def decode_data_url(url: str, what: str, limit: int) -> bytes:
 
 
 def read_image(raw: bytes, max_pixels: int) -> np.ndarray:
-    """An uploaded picture (PNG, JPEG, GIF, BMP, WebP ...) as grey levels (H, W) uint8, its transparency
-    laid on a ground that contrasts with the strokes (a drawing on a clear canvas)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise TooLarge(f"the image has {width}x{height} pixels; at most {max_pixels:,} pixels are accepted")
-            img = ImageOps.exif_transpose(img)
-            if "A" in img.getbands() or "transparency" in img.info:
-                rgba = np.asarray(img.convert("RGBA"), np.float32)
-                grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-                alpha = rgba[..., 3] / 255.0
-                strokes = grey[alpha > 0.5]
-                ground = 0.0 if strokes.size and float(strokes.mean()) > 127.5 else 255.0
-                return np.round(grey * alpha + ground * (1 - alpha)).astype(np.uint8)
-            return np.asarray(img.convert("L"))
-    except TooLarge:
-        raise
-    except UnidentifiedImageError:
-        raise InputError("the image is not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot read the image: {e}") from None
+    """An uploaded picture (PNG, JPEG, GIF, BMP, WebP ...) as grey levels (H, W) float32 in [0, 1] (what the
+    MNIST spec's predict takes), its transparency laid on a ground that contrasts with the strokes."""
+    return load_grey(raw, max_pixels) / 255.0
 
 
 def read_movie(raw: bytes, max_pixels: int) -> np.ndarray:
     """An uploaded movie, an animated GIF or a .npy array (frames, H, W), as an array for conv_lstm's
     predict (which checks its shape and values). A .npy file never runs code (no pickles)."""
-    if raw.startswith(b"\x93NUMPY"):
-        try:
-            array = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise InputError(f"the movie is not a readable .npy array ({e})") from None
-        if not isinstance(array, np.ndarray) or array.size > max_pixels:
-            raise TooLarge(f"the movie has more than {max_pixels:,} pixels in all")
-        return array
-    if not raw.startswith(b"GIF8"):
-        raise InputError("a movie is an animated GIF or a .npy array of shape (frames, height, width)")
-    from PIL import Image, ImageSequence, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(raw)) as gif:
-            width, height = gif.size
-            frames = []
-            for frame in ImageSequence.Iterator(gif):
-                if (len(frames) + 1) * width * height > max_pixels:
-                    raise TooLarge(f"the movie has more than {max_pixels:,} pixels in all (frames of "
-                                   f"{width}x{height})")
-                frames.append(np.asarray(frame.convert("L")))
-    except TooLarge:
-        raise
-    except UnidentifiedImageError:
-        raise InputError("the movie is not a readable GIF; give an animated GIF or a .npy array") from None
-    except (OSError, ValueError, EOFError, SyntaxError) as e:
-        raise InputError(f"the movie is not a readable GIF ({e})") from None
-    return np.stack(frames)
+    return decode_movie(io.BytesIO(raw), "the upload", max_pixels)
