@@ -27,7 +27,7 @@ test-slow: $(BIN)/.installed
 	$(BIN)/pytest -q -m slow
 
 # Against the Keras 3 peer: PEER_PYTHON is an interpreter with Keras (docs/SPEED.md), e.g.
-# make bench PEER_PYTHON=/tmp/kpeer/bin/python
+# make bench PEER_PYTHON=.venv-peer/bin/python
 PEER_PYTHON ?= $(BIN)/python
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py --peer-python $(PEER_PYTHON)

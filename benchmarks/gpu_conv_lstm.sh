@@ -5,8 +5,8 @@
 # movies, then bench on the GPU. Work happens in WORK; only the 8 files worth keeping are copied to the top
 # of OUT, so that little needs copying back: metrics.jsonl, the log, the best checkpoint, evaluate.json,
 # predict.txt, the PNG and GIF, bench.json.
-#     OUT=/tmp/out bash benchmarks/gpu_conv_lstm.sh            # DEVICE=cuda DEADLINE=400 by default
-#     OUT=/tmp/out DEVICE=cpu DEADLINE=20 EXTRA="--preset tiny" WHICH=10 FRAMES=3 AHEAD=3 \
+#     OUT=gpu-out bash benchmarks/gpu_conv_lstm.sh            # DEVICE=cuda DEADLINE=400 by default
+#     OUT=gpu-out DEVICE=cpu DEADLINE=20 EXTRA="--preset tiny" WHICH=10 FRAMES=3 AHEAD=3 \
 #         bash benchmarks/gpu_conv_lstm.sh  # a dry run on a tiny model
 set -u
 DEVICE=${DEVICE:-cuda}

@@ -6,9 +6,9 @@ work: whole training steps (forward, loss, backward, optimizer update) after a w
 
 Keras is not a dependency of rnnzoo; the peer runs in its own virtual environment:
 
-    python3 -m venv /tmp/kpeer && /tmp/kpeer/bin/pip install keras jax          # add tensorflow-cpu for TF
-    KERAS_BACKEND=jax /tmp/kpeer/bin/python benchmarks/keras_peers.py babi_memnn --batches 30
-    KERAS_BACKEND=tensorflow /tmp/kpeer/bin/python benchmarks/keras_peers.py conv_lstm --batches 2 --summary
+    python3 -m venv .venv-peer && .venv-peer/bin/pip install keras jax          # add tensorflow-cpu for TF
+    KERAS_BACKEND=jax .venv-peer/bin/python benchmarks/keras_peers.py babi_memnn --batches 30
+    KERAS_BACKEND=tensorflow .venv-peer/bin/python benchmarks/keras_peers.py conv_lstm --batches 2 --summary
 
 It prints one line, `<name> keras-<backend> <rate> samples/s`, which run.py reads. The names are the
 examples', plus `imdb_lstm_fused`: imdb_lstm's original LSTM has recurrent dropout, which keeps Keras on

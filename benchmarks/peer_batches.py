@@ -3,7 +3,7 @@ timing (warm-up batches, then N timed in one fit call, with no output until the 
 backend takes about 9 minutes a batch on one CPU thread).
 
     KERAS_BACKEND=tensorflow python benchmarks/peer_batches.py conv_lstm --batches 4 \
-        --peer-python /tmp/kpeer/bin/python
+        --peer-python .venv-peer/bin/python
 
 Builds the peer's model and data with keras_peers.py's own functions, then calls train_on_batch
 repeatedly and prints each batch's seconds as it ends. The first batch includes compilation; the

@@ -3,8 +3,8 @@
 Each round runs, for every example, our benchmark and the peer on each Keras backend, one after the other,
 so that machine noise hits all of them alike; the ratio is of medians over the rounds.
 
-    python benchmarks/run.py --peer-python /tmp/kpeer/bin/python               # every example, 3 rounds, CPU
-    python benchmarks/run.py babi_memnn --rounds 5 --threads 1 --peer-python /tmp/kpeer/bin/python
+    python benchmarks/run.py --peer-python .venv-peer/bin/python               # every example, 3 rounds, CPU
+    python benchmarks/run.py babi_memnn --rounds 5 --threads 1 --peer-python .venv-peer/bin/python
 
 The peer needs Keras in the interpreter given by --peer-python (default: the one running this script; see
 the header of keras_peers.py). Results are printed as a table and written as JSON to
