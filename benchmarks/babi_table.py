@@ -135,10 +135,20 @@ def picked(runs: list[dict]) -> dict:
     return max(sorted(runs, key=lambda r: r["seed"]), key=lambda r: r["val_accuracy"])
 
 
+def duration(runs: list[dict]) -> str:
+    """The summed training time of `runs` ("at least" where one was resumed: its record has only the rest)."""
+    seconds = sum(r.get("seconds", 0) for r in runs)
+    if not seconds:
+        return "-"
+    text = f"{seconds / 60:.0f} min" if seconds < 5940 else f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+    return ("at least " if any(r.get("resumed") for r in runs) else "") + text
+
+
 def table(records: list[dict], tasks: list[int] | None = None, size: str = "1k") -> str:
     """The Markdown table of the records of one training size: per task and model, the mean test accuracy over
     the seeds and that of the seed picked on validation; then the mean error and the failed tasks (> 5%
-    error) over the tasks measured, for ours and the published columns (per task only for 1k)."""
+    error) over the tasks measured, for ours and the published columns (per task only for 1k), and the
+    training time of ours."""
     records = [r for r in records if r["size"] == size]
     models = sorted({r["model"] for r in records}, key=MODELS.index)
     tasks = tasks or sorted({r["task"] for r in records})
@@ -176,6 +186,10 @@ def table(records: list[dict], tasks: list[int] | None = None, size: str = "1k")
     theirs = [summary({t: PUBLISHED[p][1][t - 1] for t in tasks}) for p in published]
     lines.append("| mean error (%) | " + " | ".join(s[0] for s in ours + theirs) + " |")
     lines.append("| failed tasks (error > 5%) | " + " | ".join(s[1] for s in ours + theirs) + " |")
+    times = [duration([r for r in records if r["model"] == m and r["task"] in tasks and r["status"] == "ok"])
+             for m in models]
+    lines.append("| training time (one thread, all seeds) | " + " | ".join(f"{t} | -" for t in times)
+                 + " | -" * len(theirs) + " |")
     notes = ["", f"Test accuracy (%) on the {size} tasks of the checkpoint picked on validation, as the mean over "
              "the seeds (their number in brackets) and for the one seed picked on validation accuracy."]
     if published:

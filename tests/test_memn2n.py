@@ -372,6 +372,12 @@ def test_babi_table_means_picks_on_validation_failures_and_a_missing_file() -> N
     assert len(published) == len(PUBLISHED["keras"][1]) == len(PUBLISHED["lstm"][1]) == 20
     assert sum(100 - a for a in published) / 20 == pytest.approx(13.9, abs=0.05)  # the paper's summary rows
     assert sum(100 - a > 5 for a in published) == 11
+    timed = [{**r, "seconds": 1800.0} for r in records[:3]] + [{**records[2], "task": 3, "seconds": 4000.0,
+                                                                  "resumed": True}]
+    assert table(timed, [1, 2], "1k").splitlines()[6] == "| training time (one thread, all seeds) | 90 min " \
+        "| - | - | - | - |"
+    assert "| at least 2 h 37 min | - |" in table(timed, [1, 2, 3], "1k")
+    assert table(records, [1, 2], "1k").splitlines()[6].startswith("| training time (one thread, all seeds) | - |")
     ten = table(records, [1], "10k")
     assert "| QA1 single supporting fact | 50.0 (1) | 50.0 |" in ten and "mean error 6.6%, 4 failed" in ten
 
