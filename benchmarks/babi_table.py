@@ -96,14 +96,15 @@ def run_one(args: argparse.Namespace, model: str, task: int, size: str, seed: in
     if missing:
         record.update(status="unavailable", message=missing)
     else:
-        command = [sys.executable, "-m", "rnnzoo", "train", model, "--preset", args.preset, "--task", str(task),
-                   "--size", size, "--seed", str(seed), "--run-dir", str(run_dir), "--quiet", *extra]
+        train = [sys.executable, "-m", "rnnzoo", "train", model]
+        command = [*train, "--preset", args.preset, "--task", str(task), "--size", size, "--seed", str(seed),
+                   "--run-dir", str(run_dir), "--quiet", *extra]
         record["command"] = " ".join(command[1:command.index("--run-dir")] + command[command.index("--quiet"):])
         started, returncode, output = time.perf_counter(), 0, ""
         if not (run_dir / "test.json").is_file():  # (with one, it finished but stopped before its record)
             if (run_dir / "config.json").is_file():  # an interrupted attempt: continue from its last checkpoint
                 record["resumed"] = True
-                command = [sys.executable, "-m", "rnnzoo", "train", model, "--resume", str(run_dir), "--quiet"]
+                command = [*train, "--resume", str(run_dir), "--quiet"]
             elif run_dir.exists():  # killed before it wrote its settings
                 shutil.rmtree(run_dir)
             proc = subprocess.run(command, capture_output=True, text=True,

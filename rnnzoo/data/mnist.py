@@ -21,7 +21,7 @@ import math
 import os
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -174,11 +174,11 @@ def load_grey(source: str | os.PathLike[str] | bytes, max_pixels: int | None = N
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, bytes):
-        file: Any = io.BytesIO(source)
-        name = "the image"
+        file: io.BytesIO | Path = io.BytesIO(source)
+        name = the_image = "the image"
     else:
         file = Path(source)
-        name = str(file)
+        name, the_image = str(file), f"the image {file}"
         if not file.is_file():
             raise InputError(f"no image file at {file}")
     try:
@@ -194,8 +194,7 @@ def load_grey(source: str | os.PathLike[str] | bytes, max_pixels: int | None = N
                          ) from None
     except Exception as e:  # a damaged file fails in its decoder with any of many types (OSError,
         # ValueError, SyntaxError, struct.error, EOFError, DecompressionBombError ...): all mean "unreadable"
-        raise InputError(f"cannot read {'' if isinstance(source, bytes) else 'the image '}{name}: "
-                         f"{e or type(e).__name__}") from None
+        raise InputError(f"cannot read {the_image}: {e or type(e).__name__}") from None
 
 
 def _grey_of_pil(img: PILImage, source: str) -> np.ndarray:
